@@ -1,0 +1,73 @@
+#include "engine/task.h"
+
+#include <exception>
+
+#include "src/log.h"
+
+namespace sluice::internal {
+
+Task::Task(TaskId id, RecordCollector& collector, Options options, TaskMetrics* metrics)
+    : id_(id), target_(collector), options_(std::move(options)), metrics_(metrics),
+      collector_(&collector) {}
+
+absl::StatusOr<std::unique_ptr<Task>> Task::Create(TaskId id, const CompiledTopology& topology,
+                                                   RecordCollector& collector,
+                                                   const Options& options, TaskMetrics* metrics) {
+  if (id.subtopology < 0 || id.subtopology >= static_cast<int>(topology.subtopologies.size())) {
+    return absl::InvalidArgumentError(Cat("task ", id.ToString(), ": no sub-topology ", id.subtopology));
+  }
+  std::unique_ptr<Task> task(new Task(id, collector, options, metrics));
+  if (topology.subtopologies[id.subtopology].sink_count > 1) {
+    task->ordered_.emplace(collector);
+    task->collector_ = &*task->ordered_;
+  }
+  absl::StatusOr<std::unique_ptr<ProcessorGraph>> graph =
+      ProcessorGraph::Create(topology, id.subtopology, *task);
+  if (!graph.ok()) return graph.status();
+  task->graph_ = std::move(*graph);
+  return task;
+}
+
+absl::Status Task::Process(std::string_view topic, int32_t partition,
+                           std::span<const RawRecord> records) {
+  if (records.empty()) return absl::OkStatus();
+  BatchContext context{topic, partition, id_.partition};
+  auto describe = [&] {
+    return Cat("task ", id_.ToString(), " failed at topic '", topic, "' partition ", partition,
+               " offsets ", records.front().offset, "..", records.back().offset, ": ");
+  };
+  absl::Status status;
+  try {
+    graph_->Process(records, context);
+    if (ordered_) status = ordered_->Flush();
+  } catch (const TaskFailure& failure) {
+    status = failure.status();
+  } catch (const std::exception& e) {
+    status = absl::InternalError(Cat("exception from user code: ", e.what()));
+  } catch (...) {
+    status = absl::InternalError("exception of unknown type from user code");
+  }
+  if (!status.ok()) {
+    if (ordered_) ordered_->Discard();
+    return absl::Status(status.code(), describe() + std::string(status.message()));
+  }
+  auto it = positions_.find(topic);
+  if (it == positions_.end()) it = positions_.emplace(std::string(topic), 0).first;
+  it->second = records.back().offset + 1;
+  if (metrics_ != nullptr) {
+    metrics_->records_in.fetch_add(records.size(), std::memory_order_relaxed);
+  }
+  return absl::OkStatus();
+}
+
+void Task::RecordSkipped(const BatchContext& context, int64_t offset, const absl::Status& why) {
+  if (metrics_ != nullptr) metrics_->records_skipped.fetch_add(1, std::memory_order_relaxed);
+  Log(LogLevel::kWarn, "task ", id_.ToString(), ": skipping record (",
+"default.deserialization.exception.handler=continue): ", why.message());
+}
+
+std::string Task::ResolveTopic(std::string_view name, bool internal) const {
+  return internal ? Cat(options_.application_id, "-", name) : std::string(name);
+}
+
+}  // namespace sluice::internal

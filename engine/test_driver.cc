@@ -1,0 +1,237 @@
+// TopologyTestDriver: in-memory topics and the engine's own Task, on the caller's thread.
+#include <deque>
+#include <map>
+
+#include "engine/task.h"
+#include "sluice/config.h"
+#include "sluice/testing.h"
+#include "src/partitioner.h"
+
+namespace sluice {
+
+using internal::Cat;
+using internal::RawRecord;
+using internal::Task;
+using internal::TaskId;
+
+class TopologyTestDriver::Impl final : public internal::RecordCollector {
+ public:
+  Impl(Topology topology, Options options, StreamsConfig config)
+      : topology_(std::move(topology)), options_(std::move(options)), config_(std::move(config)) {
+    const auto& compiled = topology_.compiled();
+    for (const auto& s : compiled.subtopologies) {
+      for (size_t i = 0; i < s.source_topics.size(); ++i) {
+        readers_[Resolve(s.source_topics[i], s.source_internal[i])] = s.id;
+      }
+    }
+  }
+
+  absl::Status Pipe(const std::string& topic, TestRawRecord record,
+                    std::optional<int32_t> partition) {
+    absl::StatusOr<int32_t> p = Append(topic, std::move(record), partition);
+    if (!p.ok()) return p.status();
+    return Drain();
+  }
+
+  absl::Status PipeBatch(const std::string& topic, std::vector<TestRawRecord> records) {
+    for (TestRawRecord& r : records) {
+      absl::StatusOr<int32_t> p = Append(topic, std::move(r), std::nullopt);
+      if (!p.ok()) return p.status();
+    }
+    return Drain();
+  }
+
+  std::vector<TestRawRecord> Read(const std::string& topic, size_t max) {
+    std::vector<TestRawRecord> out;
+    auto it = topics_.find(topic);
+    if (it == topics_.end()) return out;
+    TopicState& t = it->second;
+    while (!t.unread.empty() && out.size() < max) {
+      auto [p, index] = t.unread.front();
+      t.unread.pop_front();
+      out.push_back(t.partitions[p].log[index]);
+    }
+    return out;
+  }
+
+  size_t QueueSize(const std::string& topic) const {
+    auto it = topics_.find(topic);
+    return it == topics_.end() ? 0 : it->second.unread.size();
+  }
+
+  int32_t Partitions(const std::string& topic) const {
+    auto it = options_.partitions.find(topic);
+    if (it != options_.partitions.end()) return it->second;
+    for (const auto& internal_topic : topology_.compiled().internal_topics) {
+      if (Resolve(internal_topic.name, true) != topic) continue;
+      it = options_.partitions.find(internal_topic.name);
+      if (it != options_.partitions.end()) return it->second;
+      if (internal_topic.partitions) return *internal_topic.partitions;
+      // The largest count among the sources of the sub-topology that writes it.
+      const auto& sub = topology_.compiled().subtopologies[internal_topic.source_subtopology];
+      int32_t max = 1;
+      for (size_t i = 0; i < sub.source_topics.size(); ++i) {
+        max = std::max(max, Partitions(Resolve(sub.source_topics[i], sub.source_internal[i])));
+      }
+      return max;
+    }
+    return options_.default_partitions;
+  }
+
+  uint64_t skipped() const { return metrics_.records_skipped.load(); }
+
+  // RecordCollector
+  absl::Status Send(const internal::OutRecord& r) override {
+    TestRawRecord out;
+    if (r.key.data() != nullptr) out.key = std::string(r.key);
+    if (r.value.data() != nullptr) out.value = std::string(r.value);
+    out.timestamp = r.timestamp;
+    if (r.headers != nullptr) out.headers = *static_cast<const std::vector<TestHeader>*>(r.headers);
+    absl::StatusOr<int32_t> p =
+        Append(std::string(r.topic), std::move(out),
+               r.partition >= 0 ? std::optional<int32_t>(r.partition) : std::nullopt);
+    return p.status();
+  }
+  absl::StatusOr<int32_t> PartitionCount(std::string_view topic) override {
+    return Partitions(std::string(topic));
+  }
+
+ private:
+  struct PartitionLog {
+    std::deque<TestRawRecord> log;  // a deque: appending keeps references valid
+    size_t processed = 0;
+  };
+  struct TopicState {
+    std::vector<PartitionLog> partitions;
+    std::deque<std::pair<int32_t, size_t>> unread;
+    uint32_t round_robin = 0;
+  };
+
+  std::string Resolve(const std::string& name, bool internal) const {
+    return internal ? Cat(config_.application_id(), "-", name) : name;
+  }
+
+  absl::StatusOr<int32_t> Append(const std::string& topic, TestRawRecord record,
+                                 std::optional<int32_t> partition) {
+    TopicState& t = topics_[topic];
+    if (t.partitions.empty()) t.partitions.resize(Partitions(topic));
+    const int32_t count = static_cast<int32_t>(t.partitions.size());
+    int32_t p;
+    if (partition) {
+      if (*partition < 0 || *partition >= count) {
+        return absl::OutOfRangeError(Cat("topic '", topic, "' has ", count,
+                                         " partitions; there is no partition ", *partition));
+      }
+      p = *partition;
+    } else if (record.key) {
+      p = internal::DefaultPartition(*record.key, count);
+    } else {
+      p = static_cast<int32_t>(t.round_robin++ % count);
+    }
+    PartitionLog& log = t.partitions[p];
+    record.partition = p;
+    record.offset = static_cast<int64_t>(log.log.size());
+    log.log.push_back(std::move(record));
+    t.unread.emplace_back(p, log.log.size() - 1);
+    if (readers_.contains(topic)) pending_.emplace_back(topic, p);
+    return p;
+  }
+
+  // Processes every record not yet processed, including what processing writes to
+  // topics the topology reads (repartition topics), in the order it was written.
+  absl::Status Drain() {
+    absl::Status first_error;
+    while (!pending_.empty()) {
+      auto [topic, p] = pending_.front();
+      pending_.pop_front();
+      PartitionLog& log = topics_[topic].partitions[p];
+      if (log.processed == log.log.size()) continue;
+      batch_.clear();
+      for (size_t i = log.processed; i < log.log.size(); ++i) {
+        const TestRawRecord& r = log.log[i];
+        RawRecord raw;
+        raw.key = r.key ? std::string_view(*r.key) : std::string_view();
+        raw.value = r.value ? std::string_view(*r.value) : std::string_view();
+        raw.timestamp = r.timestamp;
+        raw.offset = r.offset;
+        raw.headers = r.headers.empty() ? nullptr : &r.headers;
+        batch_.push_back(raw);
+      }
+      // A failed batch counts as processed: the driver does not retry it.
+      log.processed = log.log.size();
+      absl::StatusOr<Task*> task = TaskFor({readers_.at(topic), p});
+      absl::Status status = task.ok() ? (*task)->Process(topic, p, batch_) : task.status();
+      if (!status.ok() && first_error.ok()) first_error = status;
+    }
+    return first_error;
+  }
+
+  absl::StatusOr<Task*> TaskFor(TaskId id) {
+    auto it = tasks_.find(id);
+    if (it != tasks_.end()) return it->second.get();
+    Task::Options options;
+    options.application_id = config_.application_id();
+    options.deserialization_policy =
+        config_.deserialization_errors() == DeserializationErrorHandling::kContinue
+            ? internal::DeserializationErrorPolicy::kContinue
+            : internal::DeserializationErrorPolicy::kFail;
+    absl::StatusOr<std::unique_ptr<Task>> task =
+        Task::Create(id, topology_.compiled(), *this, options, &metrics_);
+    if (!task.ok()) return task.status();
+    return tasks_.emplace(id, std::move(*task)).first->second.get();
+  }
+
+  Topology topology_;
+  Options options_;
+  StreamsConfig config_;
+  std::map<std::string, int> readers_;  // source topic (Kafka name) -> sub-topology
+  std::map<std::string, TopicState> topics_;
+  std::map<TaskId, std::unique_ptr<Task>> tasks_;
+  std::deque<std::pair<std::string, int32_t>> pending_;
+  std::vector<RawRecord> batch_;
+  internal::TaskMetrics metrics_;
+};
+
+absl::StatusOr<std::unique_ptr<TopologyTestDriver>> TopologyTestDriver::Create(
+    const Topology& topology, Options options, std::map<std::string, std::string> config) {
+  config.try_emplace(std::string(StreamsConfig::kApplicationId), "test-driver");
+  absl::StatusOr<StreamsConfig> parsed = StreamsConfig::Create(config);
+  if (!parsed.ok()) return parsed.status();
+  if (options.default_partitions < 1) {
+    return absl::InvalidArgumentError("TopologyTestDriver: default_partitions must be >= 1");
+  }
+  for (const auto& [topic, count] : options.partitions) {
+    if (count < 1) {
+      return absl::InvalidArgumentError(
+          Cat("TopologyTestDriver: topic '", topic, "' needs at least 1 partition, not ", count));
+    }
+  }
+  const int64_t start = options.start_timestamp_ms;
+  auto impl = std::make_unique<Impl>(topology, std::move(options), std::move(*parsed));
+  return std::unique_ptr<TopologyTestDriver>(new TopologyTestDriver(std::move(impl), start));
+}
+
+TopologyTestDriver::TopologyTestDriver(std::unique_ptr<Impl> impl, int64_t start_timestamp)
+    : impl_(std::move(impl)), next_timestamp_(start_timestamp) {}
+TopologyTestDriver::~TopologyTestDriver() = default;
+
+absl::Status TopologyTestDriver::PipeRaw(const std::string& topic, TestRawRecord record,
+                                         std::optional<int32_t> partition) {
+  return impl_->Pipe(topic, std::move(record), partition);
+}
+absl::Status TopologyTestDriver::PipeRawBatch(const std::string& topic,
+                                              std::vector<TestRawRecord> records) {
+  return impl_->PipeBatch(topic, std::move(records));
+}
+std::vector<TestRawRecord> TopologyTestDriver::ReadRaw(const std::string& topic, size_t max) {
+  return impl_->Read(topic, max);
+}
+size_t TopologyTestDriver::QueueSize(const std::string& topic) const {
+  return impl_->QueueSize(topic);
+}
+int32_t TopologyTestDriver::PartitionCount(const std::string& topic) const {
+  return impl_->Partitions(topic);
+}
+uint64_t TopologyTestDriver::skipped_records() const { return impl_->skipped(); }
+
+}  // namespace sluice

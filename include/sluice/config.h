@@ -1,0 +1,95 @@
+// StreamsConfig: an application's settings, with Kafka Streams' key names, validated
+// once, with errors that name the key and the accepted values.
+//
+//   absl::StatusOr<StreamsConfig> config = StreamsConfig::Create({
+//       {"application.id", "order-enricher"},
+//       {"bootstrap.servers", "kafka-1:9092"},
+//       {"num.stream.threads", "2"},
+//       {"consumer.fetch.max.bytes", "52428800"},   // passed to librdkafka's consumer
+//   });
+//
+// Keys prefixed `consumer.`, `producer.` or `admin.` go to that librdkafka client with the
+// prefix removed; any other key Sluice does not know goes to every client (for example
+// `security.protocol`), and the App checks it with librdkafka: a key neither knows is an
+// error that names it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace sluice {
+
+enum class ProcessingGuarantee { kAtLeastOnce, kExactlyOnceV2 };
+enum class DeserializationErrorHandling { kFail, kContinue };
+enum class ClientKind { kConsumer, kProducer, kAdmin };
+
+class StreamsConfig {
+ public:
+  static constexpr std::string_view kApplicationId = "application.id";
+  static constexpr std::string_view kBootstrapServers = "bootstrap.servers";
+  static constexpr std::string_view kNumStreamThreads = "num.stream.threads";
+  static constexpr std::string_view kCommitIntervalMs = "commit.interval.ms";
+  static constexpr std::string_view kProcessingGuarantee = "processing.guarantee";
+  static constexpr std::string_view kStateDir = "state.dir";
+  static constexpr std::string_view kDeserializationHandler =
+      "default.deserialization.exception.handler";
+  static constexpr std::string_view kPollMs = "poll.ms";
+  static constexpr std::string_view kMaxPollRecords = "max.poll.records";
+  static constexpr std::string_view kDefaultApiTimeoutMs = "default.api.timeout.ms";
+  static constexpr std::string_view kReplicationFactor = "replication.factor";
+  static constexpr std::string_view kClientId = "client.id";
+
+  static absl::StatusOr<StreamsConfig> Create(const std::map<std::string, std::string>& props);
+
+  const std::string& application_id() const { return application_id_; }
+  // Empty when not set; App fills it from an embedded broker, or fails.
+  const std::string& bootstrap_servers() const { return bootstrap_servers_; }
+  int num_stream_threads() const { return num_stream_threads_; }
+  int64_t commit_interval_ms() const { return commit_interval_ms_; }
+  ProcessingGuarantee processing_guarantee() const { return guarantee_; }
+  const std::string& state_dir() const { return state_dir_; }
+  DeserializationErrorHandling deserialization_errors() const { return deserialization_; }
+  int poll_ms() const { return poll_ms_; }
+  int max_poll_records() const { return max_poll_records_; }
+  int64_t default_api_timeout_ms() const { return api_timeout_ms_; }
+  int replication_factor() const { return replication_factor_; }
+  const std::string& client_id() const { return client_id_; }
+
+  // librdkafka properties for one client: the un-prefixed pass-through keys, then the
+  // client's prefixed keys (which win). Each entry is (user-facing key, librdkafka key,
+  // value), so errors can name the key the user wrote.
+  struct ClientProperty {
+    std::string user_key;
+    std::string key;
+    std::string value;
+  };
+  std::vector<ClientProperty> ClientProperties(ClientKind kind) const;
+
+  // The same config with `bootstrap.servers` set (used for an embedded broker).
+  StreamsConfig WithBootstrapServers(std::string servers) const;
+
+ private:
+  StreamsConfig() = default;
+
+  std::string application_id_;
+  std::string bootstrap_servers_;
+  int num_stream_threads_ = 1;
+  int64_t commit_interval_ms_ = 30000;
+  ProcessingGuarantee guarantee_ = ProcessingGuarantee::kAtLeastOnce;
+  std::string state_dir_;
+  DeserializationErrorHandling deserialization_ = DeserializationErrorHandling::kFail;
+  int poll_ms_ = 100;
+  int max_poll_records_ = 1000;
+  int64_t api_timeout_ms_ = 60000;
+  int replication_factor_ = -1;
+  std::string client_id_;
+  std::vector<ClientProperty> common_;
+  std::map<ClientKind, std::vector<ClientProperty>> prefixed_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,62 @@
+// The logical graph the DSL builds: type-erased nodes with their names, topics and
+// edges, each with a factory that instantiates the typed operator for one task.
+// StreamsBuilder::Build() compiles it into a Topology (sub-topologies, internal topics).
+// Built on the user's thread; read-only once built.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/internal/node.h"
+
+namespace sluice::internal {
+
+enum class NodeKind { kSource, kProcessor, kSink };
+
+using NodeFactory = std::function<std::unique_ptr<NodeInstance>(TaskServices&)>;
+
+struct GraphNode {
+  int id = 0;
+  std::string name;
+  NodeKind kind = NodeKind::kProcessor;
+  std::vector<int> parents;
+  std::vector<int> children;
+  NodeFactory factory;
+  // Source: the topics it reads. Sink: the one topic it writes (empty when the topic is
+  // chosen per record). Topology names: internal topics are prefixed at run time.
+  std::vector<std::string> topics;
+  bool internal_topic = false;
+  // Sink of a repartition topic: the partition count asked for, if any.
+  std::optional<int32_t> partitions;
+  // Buffers records and emits them on Flush (merge).
+  bool needs_flush = false;
+};
+
+// Owns the graph while the DSL builds it. Shared by every handle of one StreamsBuilder.
+class GraphBuilder {
+ public:
+  // "KSTREAM-MAP-0000000003": the Kafka Streams naming scheme, one index per builder.
+  std::string NextName(std::string_view prefix);
+  // Reserves an index without naming a node (Kafka Streams does this for some operators).
+  int NextIndex() { return index_++; }
+
+  // Adds a node; `parents` must already exist. Returns its id. Node names must be unique:
+  // a duplicate is remembered and reported by Build().
+  int Add(GraphNode node);
+
+  const std::vector<GraphNode>& nodes() const { return nodes_; }
+  const std::vector<std::string>& errors() const { return errors_; }
+  void AddError(std::string error) { errors_.push_back(std::move(error)); }
+
+ private:
+  std::vector<GraphNode> nodes_;
+  std::vector<std::string> errors_;
+  int index_ = 0;
+};
+
+}  // namespace sluice::internal

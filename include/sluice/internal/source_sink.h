@@ -1,0 +1,159 @@
+// Typed source and sink nodes: the only places where records are deserialized (once, at
+// the source) and serialized (once, at the sink). Node instances of one task, owned by
+// its worker.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "sluice/internal/str.h"
+#include "sluice/internal/node.h"
+#include "sluice/named.h"
+#include "sluice/record_context.h"
+#include "sluice/serde.h"
+
+namespace sluice::internal {
+
+template <class S>
+std::string_view SerdeName() {
+  if constexpr (requires { S::kName; }) {
+    return S::kName;
+  } else {
+    return "custom";
+  }
+}
+
+template <Serde KS, Serde VS>
+class SourceNode final : public SourceInput {
+ public:
+  using K = typename KS::Type;
+  using V = typename VS::Type;
+
+  SourceNode(KS key_serde, VS value_serde, TaskServices& services)
+      : key_serde_(std::move(key_serde)), value_serde_(std::move(value_serde)),
+        services_(services) {}
+
+  absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
+
+  void ProcessRaw(std::span<const RawRecord> raw, const BatchContext& context) override {
+    buffer_.Clear();
+    for (size_t i = 0; i < raw.size(); ++i) {
+      const RawRecord& in = raw[i];
+      Record<K, V>& r = buffer_.Next();
+      absl::Status status = key_serde_.Deserialize(in.key, r.key);
+      const char* part = "key";
+      if (status.ok()) {
+        status = value_serde_.Deserialize(in.value, r.value);
+        part = "value";
+      }
+      if (!status.ok()) {
+        absl::Status why = absl::InvalidArgumentError(internal::Cat(
+            "failed to deserialize the ", part, " of the record at topic '", context.topic,
+            "' partition ", context.partition, " offset ", in.offset, " (serde ",
+            part[0] == 'k' ? SerdeName<KS>() : SerdeName<VS>(), "): ", status.message()));
+        if (services_.deserialization_policy() == DeserializationErrorPolicy::kFail) {
+          throw TaskFailure(std::move(why));
+        }
+        services_.RecordSkipped(context, in.offset, why);
+        buffer_.Unwind();
+        continue;
+      }
+      r.timestamp = in.timestamp;
+      r.offset = in.offset;
+      r.seq = static_cast<uint32_t>(i);
+      r.headers = in.headers;
+    }
+    out_.Emit(buffer_.View(), true, &context);
+  }
+
+ private:
+  KS key_serde_;
+  VS value_serde_;
+  TaskServices& services_;
+  Output<K, V> out_;
+  RecordBuffer<K, V> buffer_;
+};
+
+// Returns the bytes of `value`, or a null view when the serde says it is null.
+template <Serde S>
+std::string_view SerializeInto(const S& serde, const typename S::Type& value, std::string& buf) {
+  if constexpr (NullableSerde<S>) {
+    if (serde.IsNull(value)) return {};
+  }
+  serde.Serialize(value, buf);
+  return buf;
+}
+
+// Chooses the output topic of a record: fixed, or computed per record.
+template <class K, class V>
+using TopicNameExtractor =
+    std::function<std::string(const K& key, const V& value, const RecordContext& context)>;
+
+template <Serde KS, Serde VS>
+class SinkNode final : public Input<typename KS::Type, typename VS::Type> {
+ public:
+  using K = typename KS::Type;
+  using V = typename VS::Type;
+
+  // `topic` is the Kafka topic name, already resolved; empty when `extractor` is set.
+  SinkNode(std::string topic, TopicNameExtractor<K, V> extractor, KS key_serde,
+           VS value_serde, StreamPartitioner<K, V> partitioner, TaskServices& services)
+      : topic_(std::move(topic)), extractor_(std::move(extractor)),
+        key_serde_(std::move(key_serde)), value_serde_(std::move(value_serde)),
+        partitioner_(std::move(partitioner)), collector_(services.collector()) {}
+
+  absl::Status AddChild(NodeInstance*) override {
+    return absl::InternalError("a sink node has no children");
+  }
+
+  void Process(const Batch<K, V>& batch) override {
+    for (Record<K, V>* r : batch.records) {
+      OutRecord out;
+      if (extractor_) {
+        RecordContext rc{batch.context->topic, batch.context->partition, r->offset,
+                         r->timestamp};
+        dynamic_topic_ = extractor_(std::as_const(r->key), std::as_const(r->value), rc);
+        out.topic = dynamic_topic_;
+      } else {
+        out.topic = topic_;
+      }
+      out.key = SerializeInto(key_serde_, r->key, key_buf_);
+      out.value = SerializeInto(value_serde_, r->value, value_buf_);
+      out.timestamp = r->timestamp;
+      out.headers = r->headers;
+      out.seq = r->seq;
+      if (partitioner_) out.partition = ChoosePartition(out.topic, *r);
+      absl::Status status = collector_.Send(out);
+      if (!status.ok()) throw TaskFailure(std::move(status));
+    }
+  }
+
+ private:
+  int32_t ChoosePartition(std::string_view topic, const Record<K, V>& r) {
+    absl::StatusOr<int32_t> count = collector_.PartitionCount(topic);
+    if (!count.ok()) throw TaskFailure(count.status());
+    std::optional<int32_t> p = partitioner_(topic, r.key, r.value, *count);
+    if (!p) return -1;
+    if (*p < 0 || *p >= *count) {
+      throw TaskFailure(absl::OutOfRangeError(internal::Cat(
+          "the stream partitioner returned partition ", *p, " for topic '", topic,
+          "', which has ", *count, " partitions")));
+    }
+    return *p;
+  }
+
+  std::string topic_;
+  TopicNameExtractor<K, V> extractor_;
+  KS key_serde_;
+  VS value_serde_;
+  StreamPartitioner<K, V> partitioner_;
+  RecordCollector& collector_;
+  std::string key_buf_;
+  std::string value_buf_;
+  std::string dynamic_topic_;
+};
+
+}  // namespace sluice::internal

@@ -1,0 +1,433 @@
+// KStream<K, V>: a typed handle on a record stream, and the stateless DSL over it.
+//
+//   StreamsBuilder builder;
+//   builder.Stream<std::string, std::string>("page-views")
+//       .Filter([](const std::string& user, const std::string& url) { return !url.empty(); })
+//       .MapValues([](const std::string& url) { return static_cast<int64_t>(url.size()); })
+//       .To("url-lengths");
+//
+// A handle only builds the graph: it is cheap to copy, and using one handle twice fans the
+// stream out. User functions are template parameters, inlined into the per-batch loop of
+// their operator; they must be copyable (each task gets its own copy) and must not keep
+// references to a key or value after they return. Misuse fails at compile time with a
+// message that says what the function must look like.
+#pragma once
+
+#include <concepts>
+#include <functional>
+#include <map>
+#include <memory>
+#include <ranges>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "sluice/internal/graph.h"
+#include "sluice/internal/source_sink.h"
+#include "sluice/internal/stateless.h"
+#include "sluice/key_value.h"
+#include "sluice/named.h"
+#include "sluice/record_context.h"
+#include "sluice/serde.h"
+
+namespace sluice {
+
+template <class K, class V>
+class KStream;
+template <class K, class V>
+class BranchedKStream;
+
+// The shapes of user functions, usable in static_assert and requires-clauses.
+template <class P, class K, class V>
+concept StreamPredicate = std::copy_constructible<P> &&
+                          std::is_invocable_r_v<bool, P&, const K&, const V&>;
+
+template <class F, class K, class V>
+concept KeyValueMapper = std::copy_constructible<F> &&
+    std::is_invocable_v<F&, const K&, const V&> && std::is_invocable_v<F&, K&&, V&&> &&
+    internal::KeyValueLike<std::invoke_result_t<F&, const K&, const V&>>;
+
+template <class F, class K, class V>
+concept ValueMapper = std::copy_constructible<F> &&
+    ((std::is_invocable_v<F&, const K&, const V&> &&
+      !std::is_void_v<std::invoke_result_t<F&, const K&, const V&>>) ||
+     (std::is_invocable_v<F&, const V&> && std::is_invocable_v<F&, V&&> &&
+      !std::is_void_v<std::invoke_result_t<F&, const V&>>));
+
+template <class F, class K, class V>
+concept ForeachAction = std::copy_constructible<F> && std::is_invocable_v<F&, const K&, const V&>;
+
+namespace internal {
+template <class F, class K, class V>
+struct ValueMapperResult {
+  using type = std::invoke_result_t<F&, const V&>;
+};
+template <class F, class K, class V>
+  requires std::is_invocable_v<F&, const K&, const V&>
+struct ValueMapperResult<F, K, V> {
+  using type = std::invoke_result_t<F&, const K&, const V&>;
+};
+template <class F, class K, class V>
+using ValueMapperResultT = std::remove_cvref_t<typename ValueMapperResult<F, K, V>::type>;
+
+template <class R>
+using RangeElementT = std::remove_cvref_t<std::ranges::range_reference_t<R>>;
+
+template <class F, class K, class V>
+concept FlatKeyValueMapper = std::copy_constructible<F> &&
+    std::is_invocable_v<F&, const K&, const V&> &&
+    std::ranges::input_range<std::invoke_result_t<F&, const K&, const V&>> &&
+    KeyValueLike<RangeElementT<std::invoke_result_t<F&, const K&, const V&>>>;
+
+template <class F, class K, class V>
+concept FlatValueMapper = ValueMapper<F, K, V> &&
+    std::ranges::input_range<typename ValueMapperResult<F, K, V>::type>;
+}  // namespace internal
+
+// What to do with one branch of a split: its name, and an optional function applied to it.
+template <class K, class V>
+class Branched {
+ public:
+  Branched() = default;
+  static Branched As(std::string name) {
+    Branched b;
+    b.name_ = std::move(name);
+    return b;
+  }
+  // The branch is handed to `fn`; the stream it returns is what the result map holds.
+  static Branched WithFunction(std::function<KStream<K, V>(KStream<K, V>)> fn,
+                               std::string name = {}) {
+    Branched b = As(std::move(name));
+    b.function_ = std::move(fn);
+    return b;
+  }
+  // The branch is handed to `fn` and left out of the result map.
+  static Branched WithConsumer(std::function<void(KStream<K, V>)> fn, std::string name = {}) {
+    Branched b = As(std::move(name));
+    b.consumer_ = std::move(fn);
+    return b;
+  }
+
+ private:
+  friend class BranchedKStream<K, V>;
+  std::string name_;
+  std::function<KStream<K, V>(KStream<K, V>)> function_;
+  std::function<void(KStream<K, V>)> consumer_;
+};
+
+template <class K, class V>
+class KStream {
+ public:
+  using Key = K;
+  using Value = V;
+
+  // Keeps the records for which predicate(key, value) is true.
+  template <class P>
+  KStream Filter(P predicate, const Named& named = {}) const {
+    static_assert(StreamPredicate<P, K, V>,
+                  "KStream::Filter: the predicate must be copyable and callable as "
+                  "bool(const K& key, const V& value)");
+    return Add<K, V>("KSTREAM-FILTER-", named, [predicate](internal::TaskServices&) {
+      return std::make_unique<internal::FilterNode<K, V, P, false>>(predicate);
+    });
+  }
+
+  // Drops the records for which predicate(key, value) is true.
+  template <class P>
+  KStream FilterNot(P predicate, const Named& named = {}) const {
+    static_assert(StreamPredicate<P, K, V>,
+                  "KStream::FilterNot: the predicate must be copyable and callable as "
+                  "bool(const K& key, const V& value)");
+    return Add<K, V>("KSTREAM-FILTER-", named, [predicate](internal::TaskServices&) {
+      return std::make_unique<internal::FilterNode<K, V, P, true>>(predicate);
+    });
+  }
+
+  // A new key and value per record: mapper(key, value) returns KeyValue{k, v} or a pair.
+  // Changing the key marks the stream for repartitioning before stateful operators.
+  template <class F>
+  auto Map(F mapper, const Named& named = {}) const {
+    static_assert(KeyValueMapper<F, K, V>,
+                  "KStream::Map: the mapper must be copyable and callable as "
+                  "KeyValue<K2, V2>(const K& key, const V& value) (a std::pair also works)");
+    using R = std::remove_cvref_t<std::invoke_result_t<F&, const K&, const V&>>;
+    using K2 = typename internal::KeyValueTraits<R>::Key;
+    using V2 = typename internal::KeyValueTraits<R>::Value;
+    return Add<K2, V2>("KSTREAM-MAP-", named, [mapper](internal::TaskServices&) {
+      return std::make_unique<internal::MapNode<K, V, K2, V2, F>>(mapper);
+    });
+  }
+
+  // A new value per record: mapper(value) or mapper(key, value).
+  template <class F>
+  auto MapValues(F mapper, const Named& named = {}) const {
+    static_assert(ValueMapper<F, K, V>,
+                  "KStream::MapValues: the mapper must be copyable and callable as "
+                  "V2(const V& value) or V2(const K& key, const V& value)");
+    using V2 = internal::ValueMapperResultT<F, K, V>;
+    return Add<K, V2>("KSTREAM-MAPVALUES-", named, [mapper](internal::TaskServices&) {
+      return std::make_unique<internal::MapValuesNode<K, V, V2, F>>(mapper);
+    });
+  }
+
+  // A new key per record: selector(key, value) returns it.
+  template <class F>
+  auto SelectKey(F selector, const Named& named = {}) const {
+    static_assert(std::copy_constructible<F> && std::is_invocable_v<F&, const K&, const V&> &&
+                      !std::is_void_v<std::invoke_result_t<F&, const K&, const V&>>,
+                  "KStream::SelectKey: the selector must be copyable and callable as "
+                  "K2(const K& key, const V& value)");
+    using K2 = std::remove_cvref_t<std::invoke_result_t<F&, const K&, const V&>>;
+    return Add<K2, V>("KSTREAM-KEY-SELECT-", named, [selector](internal::TaskServices&) {
+      return std::make_unique<internal::SelectKeyNode<K, V, K2, F>>(selector);
+    });
+  }
+
+  // Zero or more records per record: mapper(key, value) returns a range of KeyValue/pair.
+  template <class F>
+  auto FlatMap(F mapper, const Named& named = {}) const {
+    static_assert(internal::FlatKeyValueMapper<F, K, V>,
+                  "KStream::FlatMap: the mapper must be copyable and callable as "
+                  "Range(const K& key, const V& value), where Range is a range (e.g. "
+                  "std::vector) of KeyValue<K2, V2> or std::pair<K2, V2>");
+    using E = internal::RangeElementT<std::invoke_result_t<F&, const K&, const V&>>;
+    using K2 = typename internal::KeyValueTraits<E>::Key;
+    using V2 = typename internal::KeyValueTraits<E>::Value;
+    return Add<K2, V2>("KSTREAM-FLATMAP-", named, [mapper](internal::TaskServices&) {
+      return std::make_unique<internal::FlatMapNode<K, V, K2, V2, F>>(mapper);
+    });
+  }
+
+  // Zero or more values per record, each keeping the record's key: mapper(value) or
+  // mapper(key, value) returns a range of values.
+  template <class F>
+  auto FlatMapValues(F mapper, const Named& named = {}) const {
+    static_assert(internal::FlatValueMapper<F, K, V>,
+                  "KStream::FlatMapValues: the mapper must be copyable and callable as "
+                  "Range(const V& value) or Range(const K& key, const V& value), where "
+                  "Range is a range (e.g. std::vector) of values");
+    using V2 = internal::RangeElementT<typename internal::ValueMapperResult<F, K, V>::type>;
+    return Add<K, V2>("KSTREAM-FLATMAPVALUES-", named, [mapper](internal::TaskServices&) {
+      return std::make_unique<internal::FlatMapValuesNode<K, V, V2, F>>(mapper);
+    });
+  }
+
+  // Calls action(key, value) for every record and passes the records on unchanged.
+  template <class F>
+  KStream Peek(F action, const Named& named = {}) const {
+    static_assert(ForeachAction<F, K, V>,
+                  "KStream::Peek: the action must be copyable and callable as "
+                  "void(const K& key, const V& value)");
+    return Add<K, V>("KSTREAM-PEEK-", named, [action](internal::TaskServices&) {
+      return std::make_unique<internal::PeekNode<K, V, F>>(action);
+    });
+  }
+
+  // Calls action(key, value) for every record; the end of this branch of the topology.
+  template <class F>
+  void Foreach(F action, const Named& named = {}) const {
+    static_assert(ForeachAction<F, K, V>,
+                  "KStream::Foreach: the action must be copyable and callable as "
+                  "void(const K& key, const V& value)");
+    Add<K, V>("KSTREAM-FOREACH-", named, [action](internal::TaskServices&) {
+      return std::make_unique<internal::PeekNode<K, V, F>>(action);
+    });
+  }
+
+  // Splits the stream into branches by predicate; see BranchedKStream.
+  BranchedKStream<K, V> Split(const Named& named = {}) const;
+
+  // The records of this stream and `other`, in the order they arrive.
+  KStream Merge(const KStream& other, const Named& named = {}) const {
+    internal::GraphNode node;
+    node.name = NameFor("KSTREAM-MERGE-", named);
+    node.parents = {node_, other.node_};
+    node.needs_flush = true;
+    node.factory = [](internal::TaskServices&) {
+      return std::make_unique<internal::MergeNode<K, V>>();
+    };
+    return KStream(graph_, graph_->Add(std::move(node)));
+  }
+
+  // Writes the stream to `topic` with the default serdes of K and V.
+  void To(std::string topic, const Named& named = {}) const {
+    static_assert(HasDefaultSerde<K> && HasDefaultSerde<V>,
+                  "KStream::To: K or V has no default serde; pass Produced<KeySerde, "
+                  "ValueSerde>() to To()");
+    To(std::move(topic), Produced<DefaultSerdeFor<K>, DefaultSerdeFor<V>>().WithName(
+                             named.name().value_or("")));
+  }
+
+  // Writes the stream to `topic`.
+  template <Serde KS, Serde VS>
+  void To(std::string topic, const Produced<KS, VS>& produced) const {
+    static_assert(std::is_same_v<typename KS::Type, K>,
+                  "KStream::To: the key serde of Produced does not serialize this stream's K");
+    static_assert(std::is_same_v<typename VS::Type, V>,
+                  "KStream::To: the value serde of Produced does not serialize this stream's V");
+    AddSink(std::move(topic), {}, produced, false, std::nullopt);
+  }
+
+  // Writes each record to the topic extractor(key, value, context) names.
+  template <Serde KS, Serde VS>
+  void To(internal::TopicNameExtractor<K, V> extractor, const Produced<KS, VS>& produced) const {
+    static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, V>,
+                  "KStream::To: the serdes of Produced do not match this stream's K and V");
+    AddSink({}, std::move(extractor), produced, false, std::nullopt);
+  }
+
+  // Writes the stream through the internal topic `<application.id>-<name>-repartition`
+  // and reads it back in a new sub-topology, partitioned by the current key.
+  KStream Repartition() const {
+    static_assert(HasDefaultSerde<K> && HasDefaultSerde<V>,
+                  "KStream::Repartition: K or V has no default serde; pass "
+                  "Repartitioned<KeySerde, ValueSerde>()");
+    return Repartition(Repartitioned<DefaultSerdeFor<K>, DefaultSerdeFor<V>>());
+  }
+
+  template <Serde KS, Serde VS>
+  KStream Repartition(const Repartitioned<KS, VS>& repartitioned) const {
+    static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, V>,
+                  "KStream::Repartition: the serdes of Repartitioned do not match this "
+                  "stream's K and V");
+    const std::string base = repartitioned.name() ? *repartitioned.name()
+                                                  : graph_->NextName("KSTREAM-REPARTITION-");
+    const std::string topic = base + "-repartition";
+    Produced<KS, VS> produced(repartitioned.key_serde(), repartitioned.value_serde());
+    produced = produced.WithName(base + "-repartition-sink");
+    if (repartitioned.partitioner()) {
+      produced = produced.WithStreamPartitioner(repartitioned.partitioner());
+    }
+    AddSink(topic, {}, produced, true, repartitioned.partitions());
+
+    internal::GraphNode source;
+    source.kind = internal::NodeKind::kSource;
+    source.name = base + "-repartition-source";
+    source.topics = {topic};
+    source.internal_topic = true;
+    source.factory = [ks = repartitioned.key_serde(),
+                      vs = repartitioned.value_serde()](internal::TaskServices& services) {
+      return std::make_unique<internal::SourceNode<KS, VS>>(ks, vs, services);
+    };
+    return KStream(graph_, graph_->Add(std::move(source)));
+  }
+
+  // For the DSL's own use.
+  KStream(std::shared_ptr<internal::GraphBuilder> graph, int node)
+      : graph_(std::move(graph)), node_(node) {}
+  int node_id() const { return node_; }
+  const std::shared_ptr<internal::GraphBuilder>& graph() const { return graph_; }
+
+ private:
+  template <class, class>
+  friend class BranchedKStream;
+
+  std::string NameFor(std::string_view prefix, const Named& named) const {
+    return named.name() && !named.name()->empty() ? *named.name() : graph_->NextName(prefix);
+  }
+
+  template <class K2, class V2>
+  KStream<K2, V2> Add(std::string_view prefix, const Named& named,
+                      internal::NodeFactory factory) const {
+    internal::GraphNode node;
+    node.name = NameFor(prefix, named);
+    node.parents = {node_};
+    node.factory = std::move(factory);
+    return KStream<K2, V2>(graph_, graph_->Add(std::move(node)));
+  }
+
+  template <Serde KS, Serde VS>
+  void AddSink(std::string topic, internal::TopicNameExtractor<K, V> extractor,
+               const Produced<KS, VS>& produced, bool internal_topic,
+               std::optional<int32_t> partitions) const {
+    internal::GraphNode node;
+    node.kind = internal::NodeKind::kSink;
+    node.name = NameFor("KSTREAM-SINK-", Named::As(produced.name().value_or("")));
+    node.parents = {node_};
+    if (!topic.empty()) node.topics = {topic};
+    node.internal_topic = internal_topic;
+    node.partitions = partitions;
+    node.factory = [topic, internal_topic, extractor, produced](internal::TaskServices& services) {
+      std::string resolved = topic.empty() ? "" : services.ResolveTopic(topic, internal_topic);
+      return std::make_unique<internal::SinkNode<KS, VS>>(
+          std::move(resolved), extractor, produced.key_serde(), produced.value_serde(),
+          produced.partitioner(), services);
+    };
+    graph_->Add(std::move(node));
+  }
+
+  std::shared_ptr<internal::GraphBuilder> graph_;
+  int node_;
+};
+
+// The branches of a split. Each record goes to the first branch whose predicate matches;
+// a record that matches none goes to the default branch, or is dropped without one.
+// Branch names are the split's name followed by the branch's name, or by its number
+// (1, 2, ... in order; 0 for the default branch), as in Kafka Streams.
+template <class K, class V>
+class BranchedKStream {
+ public:
+  using Predicate = std::function<bool(const K&, const V&)>;
+
+  template <class P>
+  BranchedKStream& Branch(P predicate, Branched<K, V> branched = {}) {
+    static_assert(StreamPredicate<P, K, V>,
+                  "BranchedKStream::Branch: the predicate must be copyable and callable as "
+                  "bool(const K& key, const V& value)");
+    AddBranch(Predicate(std::move(predicate)), std::move(branched),
+              std::to_string(++branch_count_));
+    return *this;
+  }
+
+  std::map<std::string, KStream<K, V>> DefaultBranch(Branched<K, V> branched = {}) {
+    AddBranch(Predicate(), std::move(branched), "0");
+    return std::move(result_);
+  }
+
+  std::map<std::string, KStream<K, V>> NoDefaultBranch() { return std::move(result_); }
+
+ private:
+  friend class KStream<K, V>;
+  BranchedKStream(KStream<K, V> split, std::string prefix,
+                  std::shared_ptr<std::vector<Predicate>> predicates)
+      : split_(std::move(split)), prefix_(std::move(prefix)),
+        predicates_(std::move(predicates)) {}
+
+  void AddBranch(Predicate predicate, Branched<K, V> branched, const std::string& number) {
+    predicates_->push_back(std::move(predicate));
+    const std::string name = prefix_ + (branched.name_.empty() ? number : branched.name_);
+    // A pass-through node per branch, so each branch has its own name in the topology.
+    KStream<K, V> branch = split_.template Add<K, V>(
+        "", Named::As(name), [](internal::TaskServices&) {
+          auto pass = [](const K&, const V&) {};
+          return std::make_unique<internal::PeekNode<K, V, decltype(pass)>>(pass);
+        });
+    if (branched.function_) {
+      result_.emplace(name, branched.function_(branch));
+    } else if (branched.consumer_) {
+      branched.consumer_(branch);
+    } else {
+      result_.emplace(name, branch);
+    }
+  }
+
+  KStream<K, V> split_;
+  std::string prefix_;
+  std::shared_ptr<std::vector<Predicate>> predicates_;
+  std::map<std::string, KStream<K, V>> result_;
+  int branch_count_ = 0;
+};
+
+template <class K, class V>
+BranchedKStream<K, V> KStream<K, V>::Split(const Named& named) const {
+  auto predicates = std::make_shared<std::vector<std::function<bool(const K&, const V&)>>>();
+  const std::string name = NameFor("KSTREAM-BRANCH-", named);
+  KStream split = Add<K, V>("", Named::As(name), [predicates](internal::TaskServices&) {
+    return std::make_unique<internal::BranchNode<K, V>>(*predicates);
+  });
+  return BranchedKStream<K, V>(split, named.name() ? name : name + "-", predicates);
+}
+
+}  // namespace sluice

@@ -1,0 +1,17 @@
+// The umbrella header: everything a Sluice application uses.
+//
+//   #include <sluice/sluice.h>
+//
+//   sluice::StreamsBuilder builder;
+//   builder.Stream<std::string, std::string>("in").MapValues(to_upper).To("out");
+//   auto topology = builder.Build();
+#pragma once
+
+#include "sluice/config.h"
+#include "sluice/key_value.h"
+#include "sluice/kstream.h"
+#include "sluice/named.h"
+#include "sluice/record_context.h"
+#include "sluice/serde.h"
+#include "sluice/streams_builder.h"
+#include "sluice/topology.h"

@@ -1,0 +1,65 @@
+// StreamsBuilder: where a topology starts. Reads topics into typed streams; Build()
+// compiles what the streams were turned into.
+//
+//   StreamsBuilder builder;
+//   auto orders = builder.Stream("orders", Consumed<StringSerde, JsonSerde<Order>>());
+//   orders.Filter(...).To("big-orders", Produced<StringSerde, JsonSerde<Order>>());
+//   absl::StatusOr<Topology> topology = builder.Build();
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "sluice/internal/graph.h"
+#include "sluice/kstream.h"
+#include "sluice/named.h"
+#include "sluice/serde.h"
+#include "sluice/topology.h"
+
+namespace sluice {
+
+class StreamsBuilder {
+ public:
+  StreamsBuilder() : graph_(std::make_shared<internal::GraphBuilder>()) {}
+
+  // A stream of the records of `topics`, read with the serdes of `consumed`.
+  template <Serde KS, Serde VS>
+  KStream<typename KS::Type, typename VS::Type> Stream(std::vector<std::string> topics,
+                                                       const Consumed<KS, VS>& consumed) {
+    internal::GraphNode node;
+    node.kind = internal::NodeKind::kSource;
+    node.name = consumed.name() ? *consumed.name() : graph_->NextName("KSTREAM-SOURCE-");
+    node.topics = std::move(topics);
+    node.factory = [consumed](internal::TaskServices& services) {
+      return std::make_unique<internal::SourceNode<KS, VS>>(consumed.key_serde(),
+                                                            consumed.value_serde(), services);
+    };
+    return {graph_, graph_->Add(std::move(node))};
+  }
+
+  template <Serde KS, Serde VS>
+  KStream<typename KS::Type, typename VS::Type> Stream(std::string topic,
+                                                       const Consumed<KS, VS>& consumed) {
+    return Stream(std::vector<std::string>{std::move(topic)}, consumed);
+  }
+
+  // A stream of `topic` read with the default serdes of K and V.
+  template <class K, class V>
+  KStream<K, V> Stream(std::string topic) {
+    static_assert(HasDefaultSerde<K> && HasDefaultSerde<V>,
+                  "StreamsBuilder::Stream<K, V>: K or V has no default serde; pass "
+                  "Consumed<KeySerde, ValueSerde>() instead");
+    return Stream(std::move(topic), Consumed<DefaultSerdeFor<K>, DefaultSerdeFor<V>>());
+  }
+
+  // Compiles the graph: sub-topologies, internal topics, checks (duplicate names, a topic
+  // read by two sources). The builder may not be used afterwards.
+  absl::StatusOr<Topology> Build();
+
+ private:
+  std::shared_ptr<internal::GraphBuilder> graph_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,62 @@
+// Topology: the compiled form of what a StreamsBuilder built. Sub-topologies are the
+// connected parts of the graph; each runs as one task per input partition. Describe()
+// prints Kafka Streams' text format, so tools written for Kafka Streams read it;
+// ToDot() renders Graphviz.
+//
+//   absl::StatusOr<Topology> topology = builder.Build();
+//   std::cout << topology->Describe();
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/internal/graph.h"
+
+namespace sluice {
+
+namespace internal {
+
+struct Subtopology {
+  int id = 0;
+  std::vector<int> nodes;               // ids, in creation (and so topological) order
+  std::vector<std::string> source_topics;  // topology names (internal ones unprefixed)
+  std::vector<bool> source_internal;
+  int sink_count = 0;
+};
+
+struct InternalTopic {
+  std::string name;  // unprefixed: "<name>-repartition"
+  int source_subtopology = -1;  // the sub-topology whose sink writes it
+  std::optional<int32_t> partitions;
+};
+
+// What the engine and the test driver need of a topology. Immutable once built.
+struct CompiledTopology {
+  std::vector<GraphNode> nodes;
+  std::vector<Subtopology> subtopologies;
+  std::vector<InternalTopic> internal_topics;
+  // Every source topic's sub-topology.
+  int SubtopologyOf(const std::string& topic) const;
+};
+
+}  // namespace internal
+
+class Topology {
+ public:
+  // Kafka Streams' TopologyDescription text.
+  std::string Describe() const;
+  // The same graph as Graphviz DOT: sub-topologies as clusters, topics as boxes.
+  std::string ToDot() const;
+
+  const internal::CompiledTopology& compiled() const { return *compiled_; }
+
+ private:
+  friend class StreamsBuilder;
+  explicit Topology(std::shared_ptr<const internal::CompiledTopology> compiled)
+      : compiled_(std::move(compiled)) {}
+  std::shared_ptr<const internal::CompiledTopology> compiled_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,57 @@
+#include "operators/processor_graph.h"
+
+#include "sluice/internal/str.h"
+
+namespace sluice::internal {
+
+absl::StatusOr<std::unique_ptr<ProcessorGraph>> ProcessorGraph::Create(
+    const CompiledTopology& topology, int subtopology, TaskServices& services) {
+  auto graph = std::make_unique<ProcessorGraph>();
+  const Subtopology& sub = topology.subtopologies.at(subtopology);
+  absl::flat_hash_map<int, NodeInstance*> by_id;
+  // Nodes are in creation order, so parents come before their children.
+  for (int id : sub.nodes) {
+    const GraphNode& node = topology.nodes[id];
+    std::unique_ptr<NodeInstance> instance = node.factory(services);
+    if (instance == nullptr) {
+      return absl::InternalError(internal::Cat("node '", node.name, "' has no instance"));
+    }
+    for (int parent : node.parents) {
+      absl::Status status = by_id.at(parent)->AddChild(instance.get());
+      if (!status.ok()) {
+        return absl::InternalError(internal::Cat("wiring '", topology.nodes[parent].name, "' -> '",
+                                                node.name, "': ", status.message()));
+      }
+    }
+    if (node.kind == NodeKind::kSource) {
+      auto* source = dynamic_cast<SourceInput*>(instance.get());
+      if (source == nullptr) {
+        return absl::InternalError(internal::Cat("source '", node.name, "' reads no raw records"));
+      }
+      for (const std::string& topic : node.topics) {
+        graph->sources_[services.ResolveTopic(topic, node.internal_topic)] = source;
+      }
+    }
+    if (node.needs_flush) graph->flush_order_.push_back(instance.get());
+    by_id[id] = instance.get();
+    graph->nodes_.push_back(std::move(instance));
+  }
+  return graph;
+}
+
+SourceInput* ProcessorGraph::SourceFor(std::string_view topic) const {
+  auto it = sources_.find(topic);
+  return it == sources_.end() ? nullptr : it->second;
+}
+
+void ProcessorGraph::Process(std::span<const RawRecord> records, const BatchContext& context) {
+  SourceInput* source = SourceFor(context.topic);
+  if (source == nullptr) {
+    throw TaskFailure(absl::InternalError(
+        internal::Cat("no source node reads topic '", context.topic, "' in this task")));
+  }
+  source->ProcessRaw(records, context);
+  for (NodeInstance* node : flush_order_) node->Flush();
+}
+
+}  // namespace sluice::internal

@@ -1,0 +1,38 @@
+// ProcessorGraph: the node instances of one sub-topology for one task, wired as the
+// topology says, with the flush order of its merge nodes. Built and used on the task's
+// worker thread.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "sluice/internal/node.h"
+#include "sluice/internal/str.h"
+#include "sluice/topology.h"
+
+namespace sluice::internal {
+
+class ProcessorGraph {
+ public:
+  // Instantiates every node of `subtopology` through its factory and wires it.
+  static absl::StatusOr<std::unique_ptr<ProcessorGraph>> Create(
+      const CompiledTopology& topology, int subtopology, TaskServices& services);
+
+  // The source node that reads `topic` (its Kafka name), or nullptr.
+  SourceInput* SourceFor(std::string_view topic) const;
+
+  // Pushes one batch of raw records of `context.topic` through the graph, then flushes
+  // merge nodes in topological order. Throws TaskFailure or whatever user code throws.
+  void Process(std::span<const RawRecord> records, const BatchContext& context);
+
+ private:
+  std::vector<std::unique_ptr<NodeInstance>> nodes_;
+  absl::flat_hash_map<std::string, SourceInput*, StringHash, StringEq> sources_;
+  std::vector<NodeInstance*> flush_order_;
+};
+
+}  // namespace sluice::internal
