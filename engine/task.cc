@@ -30,6 +30,15 @@ absl::StatusOr<std::unique_ptr<Task>> Task::Create(TaskId id, const CompiledTopo
 
 absl::Status Task::Process(std::string_view topic, int32_t partition,
                            std::span<const RawRecord> records) {
+  // Records before the position were processed already: they are stale copies queued
+  // before a rebalance or a seek.
+  auto position = positions_.find(topic);
+  if (position != positions_.end()) {
+    while (!records.empty() && records.front().offset >= 0 &&
+           records.front().offset < position->second) {
+      records = records.subspan(1);
+    }
+  }
   if (records.empty()) return absl::OkStatus();
   BatchContext context{topic, partition, id_.partition};
   auto describe = [&] {
@@ -51,9 +60,8 @@ absl::Status Task::Process(std::string_view topic, int32_t partition,
     if (ordered_) ordered_->Discard();
     return absl::Status(status.code(), describe() + std::string(status.message()));
   }
-  auto it = positions_.find(topic);
-  if (it == positions_.end()) it = positions_.emplace(std::string(topic), 0).first;
-  it->second = records.back().offset + 1;
+  if (position == positions_.end()) position = positions_.emplace(std::string(topic), 0).first;
+  position->second = records.back().offset + 1;
   if (metrics_ != nullptr) {
     metrics_->records_in.fetch_add(records.size(), std::memory_order_relaxed);
   }

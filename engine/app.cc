@@ -1,0 +1,519 @@
+// App: lifecycle, and the group-member thread that owns the consumer, answers
+// rebalances by moving tasks between worker threads, and replaces failed workers.
+#include "sluice/app.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <tbb/concurrent_queue.h>
+
+#include "engine/internal_topics.h"
+#include "engine/state_machine.h"
+#include "engine/stream_thread.h"
+#include "sluice/embedded_broker.h"
+#include "src/kafka/admin.h"
+#include "src/kafka/consumer.h"
+#include "src/kafka/kafka_conf.h"
+#include "src/kafka/mock_cluster.h"
+#include "src/log.h"
+
+namespace sluice {
+
+using namespace internal;  // NOLINT: this file is the engine's composition root
+
+namespace {
+
+// Checks every pass-through property with librdkafka; the error names the user's key.
+absl::Status ValidateClientProperties(const StreamsConfig& config) {
+  for (ClientKind kind : {ClientKind::kConsumer, ClientKind::kProducer, ClientKind::kAdmin}) {
+    absl::StatusOr<KafkaConf> conf = KafkaConf::Create(KafkaProperties{});
+    if (!conf.ok()) return conf.status();
+    for (const StreamsConfig::ClientProperty& p : config.ClientProperties(kind)) {
+      if (absl::Status s = conf->Set(p.key, p.value); !s.ok()) {
+        const bool prefixed = p.user_key != p.key;
+        return absl::InvalidArgumentError(Cat(
+            "invalid config '", p.user_key, "': ", s.message(),
+            prefixed ? "" : " (not a Sluice key either; Sluice keys are application.id, "
+                            "bootstrap.servers, num.stream.threads, commit.interval.ms, "
+                            "processing.guarantee, state.dir, "
+                            "default.deserialization.exception.handler, poll.ms, "
+                            "max.poll.records, default.api.timeout.ms, replication.factor, "
+                            "client.id)"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+KafkaProperties WithUserProperties(KafkaProperties base, const StreamsConfig& config,
+                                   ClientKind kind) {
+  for (const StreamsConfig::ClientProperty& p : config.ClientProperties(kind)) {
+    base.emplace_back(p.key, p.value);
+  }
+  return base;
+}
+
+}  // namespace
+
+class App::Impl final : public RebalanceListener {
+ public:
+  Impl(Topology topology, StreamsConfig config, MockCluster* mock)
+      : topology_(std::move(topology)), config_(std::move(config)), mock_(mock) {
+    const CompiledTopology& compiled = topology_.compiled();
+    for (const Subtopology& s : compiled.subtopologies) {
+      for (size_t i = 0; i < s.source_topics.size(); ++i) {
+        topic_subtopology_[Resolve(s.source_topics[i], s.source_internal[i])] = s.id;
+      }
+    }
+  }
+
+  ~Impl() {
+    Close(std::chrono::milliseconds::max());
+  }
+
+  void SetStateListener(StateListener l) { state_.SetListener(std::move(l)); }
+  void SetHandler(UncaughtExceptionHandler h) { handler_ = std::move(h); }
+  AppState state() const { return state_.state(); }
+  bool Await(AppState s, std::chrono::milliseconds t) const { return state_.Await(s, t); }
+
+  absl::Status error() const {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    return error_;
+  }
+
+  absl::Status Start() {
+    if (!state_.TransitionTo(AppState::kRebalancing)) {
+      return absl::FailedPreconditionError(
+          Cat("App::Start: the App is ", ToString(state_.state()), "; it can start only once"));
+    }
+    Log(LogLevel::kInfo, "starting application '", config_.application_id(), "' with ",
+        config_.num_stream_threads(), " stream threads on ", config_.bootstrap_servers());
+    coordinator_ = std::thread([this] { RunGroupMember(); });
+    return absl::OkStatus();
+  }
+
+  bool Close(std::chrono::milliseconds timeout) {
+    stop_requested_ = true;
+    if (state_.state() == AppState::kCreated) {
+      state_.TransitionTo(AppState::kPendingShutdown);
+      state_.TransitionTo(AppState::kNotRunning);
+      return true;
+    }
+    state_.TransitionTo(AppState::kPendingShutdown);
+    bool done = state_.Await(AppState::kNotRunning, timeout) ||
+                state_.state() == AppState::kError;
+    if (done && coordinator_.joinable()) {
+      std::lock_guard<std::mutex> lock(join_mu_);
+      if (coordinator_.joinable()) coordinator_.join();
+    }
+    return done;
+  }
+
+  AppMetrics Metrics() const {
+    AppMetrics m;
+    m.records_in = counters_.tasks.records_in.load();
+    m.records_skipped = counters_.tasks.records_skipped.load();
+    m.records_out = counters_.records_out.load();
+    m.commits = counters_.commits.load();
+    if (m.commits > 0) {
+      m.commit_latency_avg_ms = counters_.commit_latency_us_total.load() / 1000.0 / m.commits;
+    }
+    m.commit_latency_max_ms = counters_.commit_latency_us_max.load() / 1000.0;
+    m.process_rate = process_rate_.load();
+    m.live_threads = live_threads_.load();
+    m.replaced_threads = replaced_.load();
+    std::lock_guard<std::mutex> lock(lag_mu_);
+    if (consumer_ == nullptr) return m;
+    rd_kafka_t* rk = consumer_->handle();
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(lag_partitions_.size()) + 1));
+    for (const auto& [topic, p] : lag_partitions_) {
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
+    }
+    rd_kafka_position(rk, list.get());
+    for (int i = 0; i < list->cnt; ++i) {
+      const rd_kafka_topic_partition_t& tp = list->elems[i];
+      PartitionLag lag;
+      lag.topic = tp.topic;
+      lag.partition = tp.partition;
+      lag.position = tp.offset;
+      int64_t low = -1, high = -1;
+      if (rd_kafka_get_watermark_offsets(rk, tp.topic, tp.partition, &low, &high) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        lag.end_offset = high;
+      }
+      if (lag.end_offset >= 0 && lag.position >= 0) lag.lag = std::max<int64_t>(0, lag.end_offset - lag.position);
+      m.lag.push_back(std::move(lag));
+    }
+    return m;
+  }
+
+  // RebalanceListener: on the group-member thread, inside Consumer::Poll.
+  void OnAssigned(const rd_kafka_topic_partition_list_t* partitions) override {
+    std::map<int, std::vector<TaskId>> by_thread;
+    std::vector<std::pair<std::string, int32_t>> forwarded;
+    for (int i = 0; i < partitions->cnt; ++i) {
+      const rd_kafka_topic_partition_t& tp = partitions->elems[i];
+      auto sub = topic_subtopology_.find(tp.topic);
+      if (sub == topic_subtopology_.end()) continue;
+      TaskId id{sub->second, tp.partition};
+      auto [it, inserted] = task_thread_.emplace(id, -1);
+      if (inserted) {
+        it->second = LeastLoadedThread();
+        by_thread[it->second].push_back(id);
+      }
+    }
+    for (auto& [thread, ids] : by_thread) {
+      absl::Status s = threads_[thread]->AddTasks(ids);
+      if (!s.ok()) RaiseError(s);
+    }
+    for (int i = 0; i < partitions->cnt; ++i) {
+      const rd_kafka_topic_partition_t& tp = partitions->elems[i];
+      auto sub = topic_subtopology_.find(tp.topic);
+      if (sub == topic_subtopology_.end()) continue;
+      int thread = task_thread_.at(TaskId{sub->second, tp.partition});
+      absl::StatusOr<QueuePtr> queue = consumer_->PartitionQueue(tp.topic, tp.partition);
+      if (!queue.ok()) {
+        RaiseError(queue.status());
+        continue;
+      }
+      rd_kafka_queue_forward(queue->get(), threads_[thread]->queue());
+      assigned_[{tp.topic, tp.partition}] = Assigned{std::move(*queue), thread};
+    }
+    UpdateLagPartitions();
+    assigned_since_poll_ = true;
+    Log(LogLevel::kInfo, "assigned ", partitions->cnt, " partitions, ", task_thread_.size(),
+        " tasks over ", threads_.size(), " stream threads");
+  }
+
+  void OnRevoked(const rd_kafka_topic_partition_list_t* partitions, bool lost) override {
+    state_.TransitionTo(AppState::kRebalancing);
+    std::map<int, std::vector<TaskId>> by_thread;
+    std::set<TaskId> revoked;
+    for (int i = 0; i < partitions->cnt; ++i) {
+      const rd_kafka_topic_partition_t& tp = partitions->elems[i];
+      auto sub = topic_subtopology_.find(tp.topic);
+      if (sub == topic_subtopology_.end()) continue;
+      TaskId id{sub->second, tp.partition};
+      auto it = task_thread_.find(id);
+      if (it != task_thread_.end() && revoked.insert(id).second) by_thread[it->second].push_back(id);
+    }
+    for (auto& [thread, ids] : by_thread) {
+      absl::Status s = threads_[thread]->RemoveTasks(ids, /*commit=*/!lost);
+      if (!s.ok()) Log(LogLevel::kWarn, "closing revoked tasks: ", s.message());
+    }
+    for (const TaskId& id : revoked) task_thread_.erase(id);
+    for (int i = 0; i < partitions->cnt; ++i) {
+      auto it = assigned_.find({partitions->elems[i].topic, partitions->elems[i].partition});
+      if (it == assigned_.end()) continue;
+      rd_kafka_queue_forward(it->second.queue.get(), nullptr);
+      assigned_.erase(it);
+    }
+    UpdateLagPartitions();
+    Log(LogLevel::kInfo, lost ? "lost " : "revoked ", partitions->cnt, " partitions");
+  }
+
+ private:
+  struct Assigned {
+    QueuePtr queue;
+    int thread = -1;
+  };
+
+  std::string Resolve(const std::string& name, bool internal) const {
+    return internal ? Cat(config_.application_id(), "-", name) : name;
+  }
+
+  int LeastLoadedThread() const {
+    std::vector<int> load(threads_.size(), 0);
+    for (const auto& [id, thread] : task_thread_) {
+      if (thread >= 0) ++load[thread];
+    }
+    return static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+  }
+
+  void UpdateLagPartitions() {
+    std::lock_guard<std::mutex> lock(lag_mu_);
+    lag_partitions_.clear();
+    for (const auto& [tp, a] : assigned_) lag_partitions_.push_back(tp);
+  }
+
+  void RaiseError(const absl::Status& status) {
+    {
+      std::lock_guard<std::mutex> lock(error_mu_);
+      if (error_.ok()) error_ = status;
+    }
+    Log(LogLevel::kError, status.message());
+    state_.TransitionTo(AppState::kPendingError);
+    stop_requested_ = true;
+  }
+
+  bool Failed() const {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    return !error_.ok();
+  }
+
+  StreamThread::Settings ThreadSettings(int index) {
+    StreamThread::Settings s;
+    s.topology = &topology_.compiled();
+    s.consumer = consumer_.get();
+    s.producer_properties = WithUserProperties(
+        {{"bootstrap.servers", config_.bootstrap_servers()},
+         {"client.id", Cat(config_.client_id(), "-StreamThread-", index + 1, "-producer")},
+         {"partitioner", "murmur2_random"},
+         {"enable.idempotence", "true"},
+         {"linger.ms", "5"}},
+        config_, ClientKind::kProducer);
+    s.task_options.application_id = config_.application_id();
+    s.task_options.deserialization_policy =
+        config_.deserialization_errors() == DeserializationErrorHandling::kContinue
+            ? DeserializationErrorPolicy::kContinue
+            : DeserializationErrorPolicy::kFail;
+    s.poll_timeout = std::chrono::milliseconds(config_.poll_ms());
+    s.commit_interval = std::chrono::milliseconds(config_.commit_interval_ms());
+    s.api_timeout = std::chrono::milliseconds(config_.default_api_timeout_ms());
+    s.max_poll_records = config_.max_poll_records();
+    s.counters = &counters_;
+    s.on_failure = [this](int thread, absl::Status error) {
+      failures_.push({thread, std::move(error)});
+    };
+    return s;
+  }
+
+  absl::Status Setup() {
+    KafkaProperties admin_props = WithUserProperties(
+        {{"bootstrap.servers", config_.bootstrap_servers()},
+         {"client.id", Cat(config_.client_id(), "-admin")}},
+        config_, ClientKind::kAdmin);
+    absl::StatusOr<std::unique_ptr<Admin>> admin = Admin::Create(admin_props);
+    if (!admin.ok()) return admin.status();
+    admin_ = std::move(*admin);
+    absl::StatusOr<std::map<std::string, int32_t>> topics =
+        PrepareTopics(topology_.compiled(), config_, *admin_, mock_);
+    if (!topics.ok()) return topics.status();
+
+    KafkaProperties consumer_props = WithUserProperties(
+        {{"bootstrap.servers", config_.bootstrap_servers()},
+         {"group.id", config_.application_id()},
+         {"client.id", Cat(config_.client_id(), "-consumer")},
+         {"enable.auto.commit", "false"},
+         {"enable.auto.offset.store", "false"},
+         {"enable.partition.eof", "false"},
+         {"auto.offset.reset", "earliest"},
+         // Range assignment gives partition p of every co-partitioned topic to the same
+         // member, which keeps a task's inputs together.
+         {"partition.assignment.strategy", "range"}},
+        config_, ClientKind::kConsumer);
+    for (const auto& [key, value] : consumer_props) {
+      if (key == "auto.offset.reset") reset_to_end_ = value == "latest" || value == "largest" || value == "end";
+    }
+    ConsumerOptions options;
+    options.listener = this;
+    absl::StatusOr<std::unique_ptr<Consumer>> consumer = Consumer::Create(consumer_props, options);
+    if (!consumer.ok()) return consumer.status();
+    {
+      std::lock_guard<std::mutex> lock(lag_mu_);
+      consumer_ = std::move(*consumer);
+    }
+    for (int i = 0; i < config_.num_stream_threads(); ++i) {
+      absl::StatusOr<std::unique_ptr<StreamThread>> t = StreamThread::Create(i, ThreadSettings(i));
+      if (!t.ok()) return t.status();
+      (*t)->Start();
+      threads_.push_back(std::move(*t));
+    }
+    live_threads_ = static_cast<int>(threads_.size());
+    std::vector<std::string> subscription;
+    for (const auto& [topic, sub] : topic_subtopology_) subscription.push_back(topic);
+    return consumer_->Subscribe(subscription);
+  }
+
+  void RunGroupMember() {
+    if (absl::Status s = Setup(); !s.ok()) {
+      RaiseError(s);
+    }
+    auto last_rate = std::chrono::steady_clock::now();
+    uint64_t last_records = 0;
+    while (!stop_requested_.load()) {
+      MessagePtr stray = consumer_->Poll(std::chrono::milliseconds(100));
+      if (stray != nullptr) {
+        Log(LogLevel::kError, "record of ", rd_kafka_topic_name(stray->rkt), " [",
+            stray->partition, "] reached the consumer queue instead of a stream thread");
+      }
+      if (assigned_since_poll_) {
+        assigned_since_poll_ = false;
+        if (!Failed()) state_.TransitionTo(AppState::kRunning);
+      }
+      std::pair<int, absl::Status> failure;
+      while (failures_.try_pop(failure)) HandleThreadFailure(failure.first, failure.second);
+      if (absl::Status fatal = consumer_->FatalError(); !fatal.ok()) RaiseError(fatal);
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_rate >= std::chrono::seconds(1)) {
+        uint64_t records = counters_.tasks.records_in.load();
+        process_rate_ = (records - last_records) /
+                        std::chrono::duration<double>(now - last_rate).count();
+        last_records = records;
+        last_rate = now;
+      }
+    }
+    Shutdown();
+  }
+
+  void HandleThreadFailure(int index, const absl::Status& error) {
+    Log(LogLevel::kError, "stream thread ", index + 1, " failed: ", error.message());
+    --live_threads_;
+    ExceptionResponse response = handler_ ? handler_(error) : ExceptionResponse::kShutdownClient;
+    if (response == ExceptionResponse::kShutdownClient) {
+      RaiseError(error);
+      return;
+    }
+    if (absl::Status s = ReplaceThread(index); !s.ok()) {
+      RaiseError(absl::Status(s.code(), Cat("replacing stream thread ", index + 1, ": ", s.message())));
+    }
+  }
+
+  // Starts a new thread for a failed one: its tasks are rebuilt there and their
+  // partitions rewound to the last committed offsets.
+  absl::Status ReplaceThread(int index) {
+    std::unique_ptr<StreamThread> old = std::move(threads_[index]);
+    old->Stop();
+    absl::StatusOr<std::unique_ptr<StreamThread>> fresh = StreamThread::Create(index, ThreadSettings(index));
+    if (!fresh.ok()) return fresh.status();
+    threads_[index] = std::move(*fresh);
+    threads_[index]->Start();
+    ++live_threads_;
+    std::vector<TaskId> ids;
+    for (const auto& [id, thread] : task_thread_) {
+      if (thread == index) ids.push_back(id);
+    }
+    if (absl::Status s = threads_[index]->AddTasks(ids); !s.ok()) return s;
+    PartitionListPtr parts(rd_kafka_topic_partition_list_new(8));
+    for (auto& [tp, a] : assigned_) {
+      if (a.thread != index) continue;
+      rd_kafka_queue_forward(a.queue.get(), threads_[index]->queue());
+      rd_kafka_topic_partition_list_add(parts.get(), tp.first.c_str(), tp.second);
+    }
+    if (parts->cnt > 0) {
+      const std::chrono::milliseconds timeout(config_.default_api_timeout_ms());
+      absl::StatusOr<PartitionListPtr> committed = consumer_->Committed(parts.get(), timeout);
+      if (!committed.ok()) return committed.status();
+      for (int i = 0; i < (*committed)->cnt; ++i) {
+        rd_kafka_topic_partition_t& tp = (*committed)->elems[i];
+        if (tp.offset < 0) tp.offset = reset_to_end_ ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+      }
+      rd_kafka_error_t* err = rd_kafka_seek_partitions(consumer_->handle(), committed->get(),
+                                                       static_cast<int>(timeout.count()));
+      if (err != nullptr) {
+        absl::Status s = absl::InternalError(Cat("seek: ", rd_kafka_error_string(err)));
+        rd_kafka_error_destroy(err);
+        return s;
+      }
+    }
+    old.reset();  // drops the failed thread's tasks uncommitted, and its queued records
+    ++replaced_;
+    Log(LogLevel::kInfo, "replaced stream thread ", index + 1, "; its ", ids.size(),
+        " tasks resume from their last committed offsets");
+    return absl::OkStatus();
+  }
+
+  void Shutdown() {
+    if (consumer_ != nullptr) {
+      // Leaving the group revokes every partition: tasks commit and close.
+      absl::Status closed = consumer_->Close();
+      if (!closed.ok()) Log(LogLevel::kWarn, "closing the consumer: ", closed.message());
+    }
+    for (auto& t : threads_) {
+      if (t) t->Stop();
+    }
+    assigned_.clear();
+    threads_.clear();
+    live_threads_ = 0;
+    {
+      std::lock_guard<std::mutex> lock(lag_mu_);
+      lag_partitions_.clear();
+      consumer_.reset();
+    }
+    admin_.reset();
+    // A Close() that came first wins: the App ends NOT_RUNNING, as in Kafka Streams.
+    if (state_.state() == AppState::kPendingError) {
+      state_.TransitionTo(AppState::kError);
+      Log(LogLevel::kError, "application '", config_.application_id(), "' stopped in ERROR: ",
+          error().message());
+    } else {
+      state_.TransitionTo(AppState::kNotRunning);
+      Log(LogLevel::kInfo, "application '", config_.application_id(), "' stopped");
+    }
+  }
+
+  Topology topology_;
+  StreamsConfig config_;
+  MockCluster* mock_;
+  AppStateMachine state_;
+  UncaughtExceptionHandler handler_;
+  std::thread coordinator_;
+  std::mutex join_mu_;
+  std::atomic<bool> stop_requested_{false};
+  mutable std::mutex error_mu_;
+  absl::Status error_;  // GUARDED_BY(error_mu_)
+  EngineCounters counters_;
+  std::atomic<double> process_rate_{0};
+  std::atomic<int> live_threads_{0};
+  std::atomic<uint64_t> replaced_{0};
+  tbb::concurrent_queue<std::pair<int, absl::Status>> failures_;
+  std::map<std::string, int> topic_subtopology_;  // source topic (Kafka name) -> sub-topology
+  bool reset_to_end_ = false;
+
+  // Group-member thread state.
+  std::unique_ptr<Admin> admin_;
+  std::unique_ptr<Consumer> consumer_;  // also read by Metrics() under lag_mu_
+  std::vector<std::unique_ptr<StreamThread>> threads_;
+  std::map<std::pair<std::string, int32_t>, Assigned> assigned_;
+  std::map<TaskId, int> task_thread_;
+  bool assigned_since_poll_ = false;
+
+  mutable std::mutex lag_mu_;
+  std::vector<std::pair<std::string, int32_t>> lag_partitions_;  // GUARDED_BY(lag_mu_)
+};
+
+absl::StatusOr<std::unique_ptr<App>> App::Create(const Topology& topology,
+                                                 const StreamsConfig& config,
+                                                 EmbeddedBroker* broker) {
+  StreamsConfig effective = config;
+  if (effective.bootstrap_servers().empty()) {
+    if (broker == nullptr) {
+      return absl::InvalidArgumentError(
+          "missing required config 'bootstrap.servers' (a list of host:port pairs), and no "
+          "embedded broker was given");
+    }
+    effective = effective.WithBootstrapServers(broker->bootstrap_servers());
+  }
+  if (effective.processing_guarantee() == ProcessingGuarantee::kExactlyOnceV2) {
+    return absl::UnimplementedError(
+        "config 'processing.guarantee'=exactly_once_v2 is not available yet in this version of "
+        "Sluice; use at_least_once");
+  }
+  if (absl::Status s = ValidateClientProperties(effective); !s.ok()) return s;
+  MockCluster* mock = broker != nullptr && broker->bootstrap_servers() == effective.bootstrap_servers()
+                          ? broker->mock()
+                          : nullptr;
+  return std::unique_ptr<App>(new App(std::make_unique<Impl>(topology, std::move(effective), mock)));
+}
+
+App::App(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+App::~App() = default;
+void App::SetStateListener(StateListener listener) { impl_->SetStateListener(std::move(listener)); }
+void App::SetUncaughtExceptionHandler(UncaughtExceptionHandler handler) {
+  impl_->SetHandler(std::move(handler));
+}
+absl::Status App::Start() { return impl_->Start(); }
+bool App::Close(std::chrono::milliseconds timeout) { return impl_->Close(timeout); }
+AppState App::state() const { return impl_->state(); }
+bool App::AwaitState(AppState state, std::chrono::milliseconds timeout) const {
+  return impl_->Await(state, timeout);
+}
+absl::Status App::error() const { return impl_->error(); }
+AppMetrics App::metrics() const { return impl_->Metrics(); }
+
+}  // namespace sluice

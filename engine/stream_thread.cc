@@ -1,0 +1,254 @@
+#include "engine/stream_thread.h"
+
+#include "src/log.h"
+
+namespace sluice::internal {
+
+absl::StatusOr<std::unique_ptr<StreamThread>> StreamThread::Create(int index, Settings settings) {
+  std::unique_ptr<StreamThread> t(new StreamThread(index, std::move(settings)));
+  absl::StatusOr<std::unique_ptr<Producer>> producer =
+      Producer::Create(t->settings_.producer_properties);
+  if (!producer.ok()) return producer.status();
+  t->producer_ = std::move(*producer);
+  t->collector_ = std::make_unique<KafkaCollector>(
+      *t->producer_, t->settings_.api_timeout,
+      t->settings_.counters ? &t->settings_.counters->records_out : nullptr);
+  t->queue_ = t->settings_.consumer->NewQueue();
+  t->messages_.resize(static_cast<size_t>(t->settings_.max_poll_records));
+  return t;
+}
+
+StreamThread::~StreamThread() {
+  Stop();
+  // Drop tasks without committing: a clean shutdown removed them already.
+  by_partition_.clear();
+  tasks_.clear();
+  // Let what was sent be delivered; failures only mean the input is processed again.
+  if (producer_) {
+    absl::Status ignored = producer_->Flush(std::chrono::milliseconds(5000));
+    (void)ignored;
+  }
+}
+
+void StreamThread::Start() {
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    accepting_ = true;
+  }
+  alive_ = true;
+  last_commit_ = std::chrono::steady_clock::now();
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void StreamThread::Stop() {
+  stop_ = true;
+  if (queue_) rd_kafka_queue_yield(queue_.get());
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status StreamThread::Run(std::function<absl::Status()> fn) {
+  std::packaged_task<absl::Status()> task(std::move(fn));
+  std::future<absl::Status> result = task.get_future();
+  {
+    std::unique_lock<std::mutex> lock(control_mu_);
+    if (accepting_) {
+      control_.push(&task);
+      rd_kafka_queue_yield(queue_.get());
+      lock.unlock();
+      return result.get();
+    }
+  }
+  // The loop has ended (or never started): the caller may touch the worker's state.
+  if (thread_.joinable()) thread_.join();
+  task();
+  return result.get();
+}
+
+void StreamThread::RunControl() {
+  std::packaged_task<absl::Status()>* task = nullptr;
+  while (control_.try_pop(task)) (*task)();
+}
+
+void StreamThread::Loop() {
+  Log(LogLevel::kDebug, "stream thread ", index_, " started");
+  absl::Status failure;
+  while (!stop_.load(std::memory_order_relaxed)) {
+    RunControl();
+    ssize_t n = rd_kafka_consume_batch_queue(queue_.get(),
+                                             static_cast<int>(settings_.poll_timeout.count()),
+                                             messages_.data(), messages_.size());
+    if (n > 0) {
+      failure = ProcessBatch(messages_.data(), static_cast<size_t>(n));
+      for (ssize_t i = 0; i < n; ++i) rd_kafka_message_destroy(messages_[i]);
+      if (!failure.ok()) break;
+    }
+    producer_->Poll(std::chrono::milliseconds(0));
+    if (dirty_ && std::chrono::steady_clock::now() - last_commit_ >= settings_.commit_interval) {
+      std::vector<Task*> all;
+      for (auto& [id, task] : tasks_) all.push_back(task.get());
+      failure = Commit(all);
+      if (!failure.ok()) break;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    accepting_ = false;
+  }
+  RunControl();  // requests queued before accepting_ went false
+  alive_ = false;
+  if (!failure.ok() && settings_.on_failure) settings_.on_failure(index_, failure);
+  Log(LogLevel::kDebug, "stream thread ", index_, " stopped");
+}
+
+absl::Status StreamThread::ProcessBatch(rd_kafka_message_t** messages, size_t count) {
+  size_t i = 0;
+  while (i < count) {
+    rd_kafka_message_t* m = messages[i];
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        Log(LogLevel::kWarn, "stream thread ", index_, ": consumer error on ",
+            m->rkt ? rd_kafka_topic_name(m->rkt) : "?", " [", m->partition,
+            "]: ", rd_kafka_message_errstr(m));
+      }
+      ++i;
+      continue;
+    }
+    // A run of consecutive records of one partition is one batch for its task.
+    size_t j = i + 1;
+    while (j < count && messages[j]->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+           messages[j]->rkt == m->rkt && messages[j]->partition == m->partition) {
+      ++j;
+    }
+    const char* topic = rd_kafka_topic_name(m->rkt);
+    auto it = by_partition_.find({std::string(topic), m->partition});
+    if (it == by_partition_.end()) {
+      // The partition was revoked while these records were queued: its next owner
+      // reads them again from the committed offset.
+      Log(LogLevel::kDebug, "stream thread ", index_, ": dropping ", j - i,
+          " records of unowned ", topic, " [", m->partition, "]");
+      i = j;
+      continue;
+    }
+    raw_.clear();
+    for (size_t k = i; k < j; ++k) {
+      rd_kafka_message_t* r = messages[k];
+      RawRecord raw;
+      raw.key = r->key ? std::string_view(static_cast<const char*>(r->key), r->key_len)
+                       : std::string_view();
+      raw.value = r->payload
+                      ? std::string_view(static_cast<const char*>(r->payload), r->len)
+                      : std::string_view();
+      raw.timestamp = rd_kafka_message_timestamp(r, nullptr);
+      raw.offset = r->offset;
+      rd_kafka_headers_t* headers = nullptr;
+      if (rd_kafka_message_headers(r, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        raw.headers = headers;
+      }
+      raw_.push_back(raw);
+    }
+    absl::Status status = it->second->Process(topic, m->partition, raw_);
+    if (!status.ok()) return status;
+    dirty_ = true;
+    i = j;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StreamThread::Commit(const std::vector<Task*>& tasks) {
+  const auto start = std::chrono::steady_clock::now();
+  // At-least-once: every output the committed input caused must be acknowledged first.
+  absl::Status flushed = producer_->Flush(settings_.api_timeout);
+  if (!flushed.ok()) {
+    return absl::Status(flushed.code(), Cat("stream thread ", index_,
+                                            ": outputs were not acknowledged, so input offsets "
+                                            "are not committed: ", flushed.message()));
+  }
+  PartitionListPtr offsets(rd_kafka_topic_partition_list_new(8));
+  for (Task* task : tasks) {
+    for (const auto& [topic, position] : task->positions()) {
+      auto key = std::make_pair(topic, task->id().partition);
+      auto it = committed_.find(key);
+      if (it != committed_.end() && it->second == position) continue;
+      rd_kafka_topic_partition_list_add(offsets.get(), topic.c_str(), task->id().partition)
+          ->offset = position;
+    }
+  }
+  if (offsets->cnt > 0) {
+    absl::Status status = settings_.consumer->CommitSync(offsets.get());
+    if (!status.ok()) {
+      // Not fatal: a rebalance may be under way; the records after the last successful
+      // commit are processed again by whoever owns them next.
+      Log(LogLevel::kWarn, "stream thread ", index_, ": ", status.message());
+    } else {
+      for (int i = 0; i < offsets->cnt; ++i) {
+        committed_[{offsets->elems[i].topic, offsets->elems[i].partition}] =
+            offsets->elems[i].offset;
+      }
+    }
+  }
+  last_commit_ = std::chrono::steady_clock::now();
+  dirty_ = false;
+  if (EngineCounters* c = settings_.counters) {
+    uint64_t us = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(last_commit_ - start).count());
+    c->commits.fetch_add(1, std::memory_order_relaxed);
+    c->commit_latency_us_total.fetch_add(us, std::memory_order_relaxed);
+    uint64_t max = c->commit_latency_us_max.load(std::memory_order_relaxed);
+    while (us > max && !c->commit_latency_us_max.compare_exchange_weak(max, us)) {
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StreamThread::AddTasks(const std::vector<TaskId>& ids) {
+  return Run([this, ids]() -> absl::Status {
+    for (const TaskId& id : ids) {
+      if (tasks_.contains(id)) continue;
+      absl::StatusOr<std::unique_ptr<Task>> task =
+          Task::Create(id, *settings_.topology, *collector_, settings_.task_options,
+                       settings_.counters ? &settings_.counters->tasks : nullptr);
+      if (!task.ok()) return task.status();
+      const Subtopology& sub = settings_.topology->subtopologies[id.subtopology];
+      for (size_t i = 0; i < sub.source_topics.size(); ++i) {
+        std::string topic = (*task)->ResolveTopic(sub.source_topics[i], sub.source_internal[i]);
+        by_partition_[{topic, id.partition}] = task->get();
+      }
+      Log(LogLevel::kDebug, "stream thread ", index_, ": task ", id.ToString(), " created");
+      tasks_.emplace(id, std::move(*task));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status StreamThread::RemoveTasks(const std::vector<TaskId>& ids, bool commit) {
+  return Run([this, ids, commit]() -> absl::Status {
+    std::vector<Task*> closing;
+    for (const TaskId& id : ids) {
+      auto it = tasks_.find(id);
+      if (it != tasks_.end()) closing.push_back(it->second.get());
+    }
+    absl::Status status;
+    if (commit && !closing.empty()) status = Commit(closing);
+    for (Task* task : closing) {
+      for (auto it = by_partition_.begin(); it != by_partition_.end();) {
+        it = it->second == task ? by_partition_.erase(it) : std::next(it);
+      }
+      for (const auto& [topic, position] : task->positions()) {
+        committed_.erase({topic, task->id().partition});
+      }
+      const TaskId id = task->id();
+      tasks_.erase(id);
+    }
+    return status;
+  });
+}
+
+absl::Status StreamThread::CommitAll() {
+  return Run([this]() -> absl::Status {
+    std::vector<Task*> all;
+    for (auto& [id, task] : tasks_) all.push_back(task.get());
+    return Commit(all);
+  });
+}
+
+}  // namespace sluice::internal

@@ -1,0 +1,109 @@
+// StreamThread: a worker thread and the tasks pinned to it. The group member forwards
+// the partition queues of the worker's tasks to the worker's own librdkafka queue, so
+// records arrive on the thread that owns their task without a hop through shared
+// structures. The loop reads as its phases: run control requests, poll a batch, process
+// it task by task, serve delivery reports, maybe commit.
+//
+// Threads: the loop and the tasks live on the worker thread. Other threads talk to it
+// only through Run(), which queues a function for the worker (a TBB concurrent queue)
+// and waits for it; once the loop has ended, Run() executes on the caller.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <tbb/concurrent_queue.h>
+
+#include "engine/kafka_collector.h"
+#include "engine/task.h"
+#include "src/kafka/consumer.h"
+#include "src/kafka/producer.h"
+
+namespace sluice::internal {
+
+// Counters shared by all threads of an App, updated once per batch.
+struct EngineCounters {
+  TaskMetrics tasks;
+  std::atomic<uint64_t> records_out{0};
+  std::atomic<uint64_t> commits{0};
+  std::atomic<uint64_t> commit_latency_us_total{0};
+  std::atomic<uint64_t> commit_latency_us_max{0};
+};
+
+class StreamThread {
+ public:
+  struct Settings {
+    const CompiledTopology* topology = nullptr;
+    Consumer* consumer = nullptr;
+    KafkaProperties producer_properties;
+    Task::Options task_options;
+    std::chrono::milliseconds poll_timeout{100};
+    std::chrono::milliseconds commit_interval{30000};
+    std::chrono::milliseconds api_timeout{60000};
+    int max_poll_records = 1000;
+    EngineCounters* counters = nullptr;
+    // Called on the worker thread when processing fails; the loop ends after it.
+    std::function<void(int index, absl::Status error)> on_failure;
+  };
+
+  static absl::StatusOr<std::unique_ptr<StreamThread>> Create(int index, Settings settings);
+  ~StreamThread();  // Stop() then join; tasks are closed without committing
+
+  void Start();
+  int index() const { return index_; }
+  // The queue partition queues are forwarded to. Owned by this thread object.
+  rd_kafka_queue_t* queue() const { return queue_.get(); }
+
+  // Creates the tasks on the worker. Call before forwarding their partitions' queues.
+  absl::Status AddTasks(const std::vector<TaskId>& ids);
+  // Commits the tasks' positions (unless `commit` is false: their partitions were lost
+  // or the thread failed) and closes them.
+  absl::Status RemoveTasks(const std::vector<TaskId>& ids, bool commit);
+  // Commits every task of this thread now.
+  absl::Status CommitAll();
+
+  // Ends the loop and joins the thread. Tasks stay until RemoveTasks or destruction.
+  void Stop();
+  bool alive() const { return alive_.load(); }
+
+ private:
+  StreamThread(int index, Settings settings) : index_(index), settings_(std::move(settings)) {}
+
+  // Runs `fn` on the worker thread between batches and returns its result.
+  absl::Status Run(std::function<absl::Status()> fn);
+  void Loop();
+  void RunControl();
+  absl::Status ProcessBatch(rd_kafka_message_t** messages, size_t count);
+  absl::Status Commit(const std::vector<Task*>& tasks);
+
+  const int index_;
+  Settings settings_;
+  QueuePtr queue_;
+  std::unique_ptr<Producer> producer_;
+  std::unique_ptr<KafkaCollector> collector_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> alive_{false};
+  std::mutex control_mu_;  // guards accepting_ against Run() racing the loop's end
+  bool accepting_ = false;
+  tbb::concurrent_queue<std::packaged_task<absl::Status()>*> control_;
+
+  // Worker-thread state.
+  std::map<TaskId, std::unique_ptr<Task>> tasks_;
+  std::map<std::pair<std::string, int32_t>, Task*> by_partition_;
+  std::map<std::pair<std::string, int32_t>, int64_t> committed_;
+  std::vector<rd_kafka_message_t*> messages_;
+  std::vector<RawRecord> raw_;
+  std::chrono::steady_clock::time_point last_commit_;
+  bool dirty_ = false;  // processed records since the last commit
+};
+
+}  // namespace sluice::internal
