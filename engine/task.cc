@@ -70,8 +70,14 @@ absl::Status Task::Process(std::string_view topic, int32_t partition,
 
 void Task::RecordSkipped(const BatchContext& context, int64_t offset, const absl::Status& why) {
   if (metrics_ != nullptr) metrics_->records_skipped.fetch_add(1, std::memory_order_relaxed);
-  Log(LogLevel::kWarn, "task ", id_.ToString(), ": skipping record (",
-"default.deserialization.exception.handler=continue): ", why.message());
+  // The first few skips are logged in full; after that one line per 1000, so a topic full
+  // of bad records does not drown the log.
+  ++skipped_;
+  if (skipped_ <= 5 || skipped_ % 1000 == 0) {
+    Log(LogLevel::kWarn, "task ", id_.ToString(), ": skipped record ", skipped_,
+        " (default.deserialization.exception.handler=continue): ", why.message(),
+        skipped_ == 5 ? " (further skips are logged once per 1000)" : "");
+  }
 }
 
 std::string Task::ResolveTopic(std::string_view name, bool internal) const {

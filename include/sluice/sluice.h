@@ -7,11 +7,14 @@
 //   auto topology = builder.Build();
 #pragma once
 
+#include "sluice/app.h"
 #include "sluice/config.h"
+#include "sluice/embedded_broker.h"
 #include "sluice/key_value.h"
 #include "sluice/kstream.h"
 #include "sluice/named.h"
 #include "sluice/record_context.h"
 #include "sluice/serde.h"
 #include "sluice/streams_builder.h"
+#include "sluice/topic_writer.h"
 #include "sluice/topology.h"
