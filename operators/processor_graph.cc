@@ -50,8 +50,14 @@ void ProcessorGraph::Process(std::span<const RawRecord> records, const BatchCont
     throw TaskFailure(absl::InternalError(
         internal::Cat("no source node reads topic '", context.topic, "' in this task")));
   }
-  source->ProcessRaw(records, context);
-  for (NodeInstance* node : flush_order_) node->Flush();
+  try {
+    source->ProcessRaw(records, context);
+    for (NodeInstance* node : flush_order_) node->Flush();
+  } catch (...) {
+    // Nothing of a failed batch may surface in the next one.
+    for (NodeInstance* node : flush_order_) node->Reset();
+    throw;
+  }
 }
 
 }  // namespace sluice::internal

@@ -124,9 +124,11 @@ std::string Topology::Describe() const {
     if (ids.empty()) return std::string("none");
     return absl::StrJoin(ids, ", ", [&](std::string* out, int id) { out->append(nodes[id].name); });
   };
-  std::string out = "Topologies:\n";
+  // As Kafka's TopologyDescription.toString(): the first sub-topology line is indented by
+  // three spaces, the following ones by two.
+  std::string out = "Topologies:\n ";
   for (const internal::Subtopology& s : compiled_->subtopologies) {
-    out += internal::Cat("   Sub-topology: ", s.id, "\n");
+    out += internal::Cat("  Sub-topology: ", s.id, "\n");
     for (int id : s.nodes) {
       const internal::GraphNode& n = nodes[id];
       switch (n.kind) {

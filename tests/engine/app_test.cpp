@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <thread>
 
 #include "sluice/embedded_broker.h"
 #include "sluice/sluice.h"
@@ -71,6 +72,58 @@ TEST(App, MultiPartitionTopologyOnTwoThreads) {
   ASSERT_GE(transitions.size(), 4u);
   EXPECT_EQ(transitions.front(), std::make_pair(AppState::kRebalancing, AppState::kCreated));
   EXPECT_EQ(transitions.back(), std::make_pair(AppState::kNotRunning, AppState::kPendingShutdown));
+}
+
+std::set<std::string> DistinctValues(const std::string& servers, size_t want) {
+  std::set<std::string> values;
+  for (int attempt = 0; attempt < 10 && values.size() < want; ++attempt) {
+    for (const auto& r : ReadTopic(servers, "out", 4, SIZE_MAX, std::chrono::seconds(2))) {
+      values.insert(*r.value);
+    }
+  }
+  return values;
+}
+
+size_t AssignedPartitions(const App& app) { return app.metrics().lag.size(); }
+
+TEST(App, TwoInstancesSplitThePartitionsAndOneTakesOverWhenTheOtherLeaves) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("in", 4).ok());
+  ASSERT_TRUE(broker->CreateTopic("out", 4).ok());
+  auto config = StreamsConfig::Create(TestAppConfig("two-instances")).value();
+  auto a = App::Create(UpperCaseTopology("in", "out"), config, broker.get()).value();
+  auto b = App::Create(UpperCaseTopology("in", "out"), config, broker.get()).value();
+  ASSERT_TRUE(a->Start().ok());
+  ASSERT_TRUE(b->Start().ok());
+  auto split = [&] { return AssignedPartitions(*a) == 2 && AssignedPartitions(*b) == 2; };
+  for (int i = 0; i < 300 && !split(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(split()) << AssignedPartitions(*a) << " + " << AssignedPartitions(*b);
+  ASSERT_TRUE(a->AwaitState(AppState::kRunning, std::chrono::seconds(30)));
+  ASSERT_TRUE(b->AwaitState(AppState::kRunning, std::chrono::seconds(30)));
+
+  std::vector<std::pair<std::string, std::string>> first, second;
+  for (int i = 0; i < 1000; ++i) first.emplace_back("k" + std::to_string(i), "a" + std::to_string(i));
+  for (int i = 0; i < 1000; ++i) second.emplace_back("k" + std::to_string(i), "b" + std::to_string(i));
+  ProduceAll(broker->bootstrap_servers(), "in", first);
+  ASSERT_EQ(DistinctValues(broker->bootstrap_servers(), 1000).size(), 1000u);
+  // Both instances did part of the work.
+  EXPECT_GT(a->metrics().records_in, 0u);
+  EXPECT_GT(b->metrics().records_in, 0u);
+
+  // B leaves (committing what it processed); A takes over all four partitions.
+  ASSERT_TRUE(b->Close(std::chrono::seconds(30)));
+  for (int i = 0; i < 300 && AssignedPartitions(*a) != 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(AssignedPartitions(*a), 4u);
+  ProduceAll(broker->bootstrap_servers(), "in", second);
+  std::set<std::string> values = DistinctValues(broker->bootstrap_servers(), 2000);
+  EXPECT_EQ(values.size(), 2000u);
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_TRUE(values.contains("A" + std::to_string(i))) << i;
+    EXPECT_TRUE(values.contains("B" + std::to_string(i))) << i;
+  }
+  EXPECT_TRUE(a->Close(std::chrono::seconds(30)));
 }
 
 }  // namespace

@@ -70,6 +70,8 @@ class NodeInstance {
   virtual absl::Status AddChild(NodeInstance* child) = 0;
   // Emits whatever the node buffered during the current source batch (merge nodes).
   virtual void Flush() {}
+  // Forgets what the node buffered: the batch failed.
+  virtual void Reset() {}
 };
 
 // A node that consumes typed batches of (K, V).

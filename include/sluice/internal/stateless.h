@@ -307,6 +307,8 @@ class MergeNode final : public Input<K, V> {
     pending_.clear();
   }
 
+  void Reset() override { pending_.clear(); }
+
  private:
   Output<K, V> out_;
   std::vector<Record<K, V>*> pending_;
