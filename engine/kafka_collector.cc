@@ -5,13 +5,15 @@
 namespace sluice::internal {
 
 absl::Status KafkaCollector::Send(const OutRecord& r) {
+  rd_kafka_headers_t* headers = nullptr;
+  if (r.headers != nullptr) {
+    auto* source = const_cast<rd_kafka_message_t*>(static_cast<const rd_kafka_message_t*>(r.headers));
+    if (rd_kafka_message_headers(source, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) headers = nullptr;
+  }
   absl::Status status = producer_.Produce(
       r.topic, r.partition < 0 ? RD_KAFKA_PARTITION_UA : r.partition, r.key.data(), r.key.size(),
-      r.value.data(), r.value.size(), r.timestamp < 0 ? 0 : r.timestamp,
-      static_cast<const rd_kafka_headers_t*>(r.headers));
-  if (status.ok() && records_out_ != nullptr) {
-    records_out_->fetch_add(1, std::memory_order_relaxed);
-  }
+      r.value.data(), r.value.size(), r.timestamp < 0 ? 0 : r.timestamp, headers);
+  if (status.ok()) ++sent_;
   return status;
 }
 

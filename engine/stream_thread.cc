@@ -10,9 +10,7 @@ absl::StatusOr<std::unique_ptr<StreamThread>> StreamThread::Create(int index, Se
       Producer::Create(t->settings_.producer_properties);
   if (!producer.ok()) return producer.status();
   t->producer_ = std::move(*producer);
-  t->collector_ = std::make_unique<KafkaCollector>(
-      *t->producer_, t->settings_.api_timeout,
-      t->settings_.counters ? &t->settings_.counters->records_out : nullptr);
+  t->collector_ = std::make_unique<KafkaCollector>(*t->producer_, t->settings_.api_timeout);
   t->queue_ = t->settings_.consumer->NewQueue();
   t->messages_.resize(static_cast<size_t>(t->settings_.max_poll_records));
   return t;
@@ -140,13 +138,14 @@ absl::Status StreamThread::ProcessBatch(rd_kafka_message_t** messages, size_t co
                       : std::string_view();
       raw.timestamp = rd_kafka_message_timestamp(r, nullptr);
       raw.offset = r->offset;
-      rd_kafka_headers_t* headers = nullptr;
-      if (rd_kafka_message_headers(r, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        raw.headers = headers;
-      }
+      raw.headers = r;  // see KafkaCollector: headers are parsed only if a sink needs them
       raw_.push_back(raw);
     }
     absl::Status status = it->second->Process(topic, m->partition, raw_);
+    if (settings_.counters != nullptr) {
+      settings_.counters->records_out.fetch_add(collector_->TakeSentCount(),
+                                                std::memory_order_relaxed);
+    }
     if (!status.ok()) return status;
     dirty_ = true;
     i = j;

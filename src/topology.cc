@@ -98,7 +98,11 @@ absl::StatusOr<Topology> StreamsBuilder::Build() {
   for (const GraphNode& n : nodes) {
     int root = internal::Find(parent, n.id);
     auto [it, inserted] = root_to_id.emplace(root, static_cast<int>(root_to_id.size()));
-    if (inserted) compiled->subtopologies.push_back({.id = it->second});
+    if (inserted) {
+      internal::Subtopology sub;
+      sub.id = it->second;
+      compiled->subtopologies.push_back(std::move(sub));
+    }
     internal::Subtopology& s = compiled->subtopologies[it->second];
     s.nodes.push_back(n.id);
     if (n.kind == NodeKind::kSource) {

@@ -296,6 +296,8 @@ struct StringSerde {
   static constexpr std::string_view kName = "String";
 
   void Serialize(const std::string& value, std::string& buf) const { buf.assign(value); }
+  // The value's own bytes: sinks write them without copying into a buffer first.
+  std::string_view AsBytes(const std::string& value) const { return value; }
   [[nodiscard]] absl::Status Deserialize(std::string_view bytes, std::string& out) const {
     out.assign(bytes.data() == nullptr ? std::string_view() : bytes);
     return absl::OkStatus();
@@ -308,6 +310,7 @@ struct BytesSerde {
   static constexpr std::string_view kName = "Bytes";
 
   void Serialize(const Bytes& value, std::string& buf) const { buf.assign(value.view()); }
+  std::string_view AsBytes(const Bytes& value) const { return value.view(); }
   [[nodiscard]] absl::Status Deserialize(std::string_view bytes, Bytes& out) const {
     out.assign(bytes.data() == nullptr ? std::string_view() : bytes);
     return absl::OkStatus();

@@ -77,14 +77,22 @@ class SourceNode final : public SourceInput {
   RecordBuffer<K, V> buffer_;
 };
 
-// Returns the bytes of `value`, or a null view when the serde says it is null.
+// Returns the bytes of `value`, or a null view when the serde says it is null. A serde
+// whose type already is its bytes (StringSerde, BytesSerde) offers AsBytes(), and the
+// value is not copied. The view is valid until the record or `buf` changes.
 template <Serde S>
 std::string_view SerializeInto(const S& serde, const typename S::Type& value, std::string& buf) {
   if constexpr (NullableSerde<S>) {
     if (serde.IsNull(value)) return {};
   }
-  serde.Serialize(value, buf);
-  return buf;
+  if constexpr (requires { { serde.AsBytes(value) } -> std::same_as<std::string_view>; }) {
+    std::string_view bytes = serde.AsBytes(value);
+    // A view of an empty string may have no data(); an empty value is not a Kafka null.
+    return bytes.data() == nullptr ? std::string_view(buf.data(), 0) : bytes;
+  } else {
+    serde.Serialize(value, buf);
+    return buf;
+  }
 }
 
 // Chooses the output topic of a record: fixed, or computed per record.
