@@ -53,8 +53,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Options {
-  int64_t records = 160000;
-  int partitions = 4;
+  int64_t records = 480000;
+  int partitions = 12;  // 40,000 records per partition: under the mock's 5 MiB cap
   int threads = 1;
   int value_bytes = 100;
   int64_t commit_ms = 1000;
