@@ -72,9 +72,7 @@ void StreamThread::Loop() {
   absl::Status failure;
   while (!stop_.load(std::memory_order_relaxed)) {
     RunControl();
-    ssize_t n = rd_kafka_consume_batch_queue(queue_.get(),
-                                             static_cast<int>(settings_.poll_timeout.count()),
-                                             messages_.data(), messages_.size());
+    ssize_t n = Poll();
     if (n > 0) {
       failure = ProcessBatch(messages_.data(), static_cast<size_t>(n));
       for (ssize_t i = 0; i < n; ++i) rd_kafka_message_destroy(messages_[i]);
@@ -96,6 +94,19 @@ void StreamThread::Loop() {
   alive_ = false;
   if (!failure.ok() && settings_.on_failure) settings_.on_failure(index_, failure);
   Log(LogLevel::kDebug, "stream thread ", index_, " stopped");
+}
+
+ssize_t StreamThread::Poll() {
+  // rd_kafka_consume_batch_queue waits until the batch is full or the timeout passes,
+  // which would hold every record up to poll.ms under light load. Wait for the first
+  // record only, then take what else is already queued.
+  rd_kafka_message_t* first =
+      rd_kafka_consume_queue(queue_.get(), static_cast<int>(settings_.poll_timeout.count()));
+  if (first == nullptr) return 0;
+  messages_[0] = first;
+  ssize_t more = rd_kafka_consume_batch_queue(queue_.get(), 0, messages_.data() + 1,
+                                              messages_.size() - 1);
+  return 1 + (more > 0 ? more : 0);
 }
 
 absl::Status StreamThread::ProcessBatch(rd_kafka_message_t** messages, size_t count) {

@@ -81,6 +81,8 @@ class StreamThread {
   absl::Status Run(std::function<absl::Status()> fn);
   void Loop();
   void RunControl();
+  // Takes up to max.poll.records records from the queue, waiting up to poll.ms for the first.
+  ssize_t Poll();
   absl::Status ProcessBatch(rd_kafka_message_t** messages, size_t count);
   absl::Status Commit(const std::vector<Task*>& tasks);
 

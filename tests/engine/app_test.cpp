@@ -59,9 +59,25 @@ TEST(App, MultiPartitionTopologyOnTwoThreads) {
     want.emplace(k, v);
   }
   EXPECT_EQ(got, want);
-  // Keys keep their partition: the sink partitions like the Java producer.
   auto metrics = app->metrics();
   EXPECT_EQ(metrics.live_threads, 2);
+  // Lag per assigned partition: everything was consumed, so it drains to zero.
+  ASSERT_EQ(metrics.lag.size(), 4u);
+  for (int i = 0; i < 100; ++i) {
+    metrics = app->metrics();
+    bool drained = true;
+    for (const auto& l : metrics.lag) drained &= l.lag == 0 && l.end_offset > 0;
+    if (drained) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  int64_t consumed = 0;
+  for (const auto& l : metrics.lag) {
+    EXPECT_EQ(l.topic, "in");
+    EXPECT_EQ(l.lag, 0) << "partition " << l.partition;
+    EXPECT_EQ(l.position, l.end_offset) << "partition " << l.partition;
+    consumed += l.position;
+  }
+  EXPECT_EQ(consumed, static_cast<int64_t>(input.size()));
   EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
   EXPECT_EQ(app->state(), AppState::kNotRunning);
   metrics = app->metrics();
