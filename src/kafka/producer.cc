@@ -59,8 +59,14 @@ void Producer::ErrorCallbackTrampoline(rd_kafka_t* rk, int err,
 }
 
 absl::StatusOr<rd_kafka_topic_t*> Producer::Topic(std::string_view topic) {
+  // Consecutive records mostly go to the same topic: skip the hash lookup then.
+  if (last_topic_ != nullptr && topic == last_topic_name_) return last_topic_;
   auto it = topics_.find(ToAbsl(topic));
-  if (it != topics_.end()) return it->second.get();
+  if (it != topics_.end()) {
+    last_topic_name_.assign(it->first);
+    last_topic_ = it->second.get();
+    return last_topic_;
+  }
   std::string name(topic);
   TopicPtr rkt(rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr));
   if (rkt == nullptr) {

@@ -127,6 +127,9 @@ class Producer {
   RdKafkaPtr rk_;
   // Topic handles must go before rk_; declared after it so they are.
   absl::flat_hash_map<std::string, TopicPtr> topics_;
+  // The topic of the previous record (a copy: flat_hash_map moves its keys on rehash).
+  std::string last_topic_name_;
+  rd_kafka_topic_t* last_topic_ = nullptr;
   absl::flat_hash_map<std::string, int> partition_counts_;
 
   std::atomic<int64_t> produced_{0};
