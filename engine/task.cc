@@ -69,14 +69,14 @@ absl::Status Task::Process(std::string_view topic, int32_t partition,
 }
 
 void Task::RecordSkipped(const BatchContext& context, int64_t offset, const absl::Status& why) {
-  if (metrics_ != nullptr) metrics_->records_skipped.fetch_add(1, std::memory_order_relaxed);
-  // The first few skips are logged in full; after that one line per 1000, so a topic full
-  // of bad records does not drown the log.
-  ++skipped_;
-  if (skipped_ <= 5 || skipped_ % 1000 == 0) {
-    Log(LogLevel::kWarn, "task ", id_.ToString(), ": skipped record ", skipped_,
-        " (default.deserialization.exception.handler=continue): ", why.message(),
-        skipped_ == 5 ? " (further skips are logged once per 1000)" : "");
+  // The first few skips of the App are logged in full; after that one line per 1000, so
+  // a topic full of bad records does not drown the log.
+  uint64_t n = 1;
+  if (metrics_ != nullptr) n = metrics_->records_skipped.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (n <= 5 || n % 1000 == 0) {
+    Log(LogLevel::kWarn, "task ", id_.ToString(), ": skipped record (",
+        n, " so far; default.deserialization.exception.handler=continue): ", why.message(),
+        n == 5 ? " (further skips are logged once per 1000)" : "");
   }
 }
 

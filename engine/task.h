@@ -78,7 +78,6 @@ class Task final : public TaskServices {
   RecordCollector* collector_;
   std::unique_ptr<ProcessorGraph> graph_;
   std::map<std::string, int64_t, std::less<>> positions_;
-  uint64_t skipped_ = 0;
 };
 
 }  // namespace sluice::internal
