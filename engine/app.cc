@@ -98,13 +98,16 @@ class App::Impl final : public RebalanceListener {
   }
 
   bool Close(std::chrono::milliseconds timeout) {
-    stop_requested_ = true;
     if (state_.state() == AppState::kCreated) {
+      stop_requested_ = true;
       state_.TransitionTo(AppState::kPendingShutdown);
       state_.TransitionTo(AppState::kNotRunning);
       return true;
     }
+    // The state first, then the flag: the group-member thread, once it sees the flag,
+    // must find PENDING_SHUTDOWN (or PENDING_ERROR) to finish from.
     state_.TransitionTo(AppState::kPendingShutdown);
+    stop_requested_ = true;
     bool done = state_.Await(AppState::kNotRunning, timeout) ||
                 state_.state() == AppState::kError;
     if (done && coordinator_.joinable()) {
@@ -375,46 +378,66 @@ class App::Impl final : public RebalanceListener {
   }
 
   // Starts a new thread for a failed one: its tasks are rebuilt there and their
-  // partitions rewound to the last committed offsets.
+  // partitions rewound to the last committed offsets. Order matters: the partitions stop
+  // feeding any thread and are rewound before a new task can see a record; otherwise a
+  // task could run ahead on records fetched before the rewind and then drop the rewound
+  // ones as stale.
   absl::Status ReplaceThread(int index) {
-    std::unique_ptr<StreamThread> old = std::move(threads_[index]);
-    old->Stop();
-    absl::StatusOr<std::unique_ptr<StreamThread>> fresh = StreamThread::Create(index, ThreadSettings(index));
+    threads_[index]->Stop();  // its loop has ended; join it
+    PartitionListPtr parts(rd_kafka_topic_partition_list_new(8));
+    for (auto& [tp, a] : assigned_) {
+      if (a.thread != index) continue;
+      rd_kafka_queue_forward(a.queue.get(), nullptr);  // fetched records wait in place
+      rd_kafka_topic_partition_list_add(parts.get(), tp.first.c_str(), tp.second);
+    }
+    if (parts->cnt > 0) {
+      if (absl::Status s = RewindToCommitted(parts.get()); !s.ok()) return s;
+    }
+    absl::StatusOr<std::unique_ptr<StreamThread>> fresh =
+        StreamThread::Create(index, ThreadSettings(index));
     if (!fresh.ok()) return fresh.status();
-    threads_[index] = std::move(*fresh);
-    threads_[index]->Start();
-    ++live_threads_;
+    (*fresh)->Start();
     std::vector<TaskId> ids;
     for (const auto& [id, thread] : task_thread_) {
       if (thread == index) ids.push_back(id);
     }
-    if (absl::Status s = threads_[index]->AddTasks(ids); !s.ok()) return s;
-    PartitionListPtr parts(rd_kafka_topic_partition_list_new(8));
+    if (absl::Status s = (*fresh)->AddTasks(ids); !s.ok()) return s;
     for (auto& [tp, a] : assigned_) {
-      if (a.thread != index) continue;
-      rd_kafka_queue_forward(a.queue.get(), threads_[index]->queue());
-      rd_kafka_topic_partition_list_add(parts.get(), tp.first.c_str(), tp.second);
+      if (a.thread == index) rd_kafka_queue_forward(a.queue.get(), (*fresh)->queue());
     }
-    if (parts->cnt > 0) {
-      const std::chrono::milliseconds timeout(config_.default_api_timeout_ms());
-      absl::StatusOr<PartitionListPtr> committed = consumer_->Committed(parts.get(), timeout);
-      if (!committed.ok()) return committed.status();
-      for (int i = 0; i < (*committed)->cnt; ++i) {
-        rd_kafka_topic_partition_t& tp = (*committed)->elems[i];
-        if (tp.offset < 0) tp.offset = reset_to_end_ ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
-      }
-      rd_kafka_error_t* err = rd_kafka_seek_partitions(consumer_->handle(), committed->get(),
-                                                       static_cast<int>(timeout.count()));
-      if (err != nullptr) {
-        absl::Status s = absl::InternalError(Cat("seek: ", rd_kafka_error_string(err)));
-        rd_kafka_error_destroy(err);
-        return s;
-      }
-    }
-    old.reset();  // drops the failed thread's tasks uncommitted, and its queued records
+    // The failed thread goes with its tasks (uncommitted) and its queued records.
+    std::unique_ptr<StreamThread> failed = std::exchange(threads_[index], std::move(*fresh));
+    failed.reset();
+    ++live_threads_;
     ++replaced_;
     Log(LogLevel::kInfo, "replaced stream thread ", index + 1, "; its ", ids.size(),
         " tasks resume from their last committed offsets");
+    return absl::OkStatus();
+  }
+
+  // Seeks `partitions` to their committed offsets (or per auto.offset.reset).
+  absl::Status RewindToCommitted(const rd_kafka_topic_partition_list_t* partitions) {
+    const std::chrono::milliseconds timeout(config_.default_api_timeout_ms());
+    absl::StatusOr<PartitionListPtr> committed = consumer_->Committed(partitions, timeout);
+    if (!committed.ok()) return committed.status();
+    for (int i = 0; i < (*committed)->cnt; ++i) {
+      rd_kafka_topic_partition_t& tp = (*committed)->elems[i];
+      if (tp.offset < 0) tp.offset = reset_to_end_ ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+    }
+    if (rd_kafka_error_t* err = rd_kafka_seek_partitions(consumer_->handle(), committed->get(),
+                                                         static_cast<int>(timeout.count()))) {
+      absl::Status s = absl::InternalError(Cat("rewinding to committed offsets: ",
+                                               rd_kafka_error_string(err)));
+      rd_kafka_error_destroy(err);
+      return s;
+    }
+    for (int i = 0; i < (*committed)->cnt; ++i) {
+      const rd_kafka_topic_partition_t& tp = (*committed)->elems[i];
+      if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return absl::InternalError(Cat("rewinding ", tp.topic, " [", tp.partition,
+                                       "] to its committed offset: ", rd_kafka_err2str(tp.err)));
+      }
+    }
     return absl::OkStatus();
   }
 
@@ -442,6 +465,7 @@ class App::Impl final : public RebalanceListener {
       Log(LogLevel::kError, "application '", config_.application_id(), "' stopped in ERROR: ",
           error().message());
     } else {
+      state_.TransitionTo(AppState::kPendingShutdown);  // unless Close() already moved it
       state_.TransitionTo(AppState::kNotRunning);
       Log(LogLevel::kInfo, "application '", config_.application_id(), "' stopped");
     }

@@ -183,11 +183,14 @@ absl::Status StreamThread::Commit(const std::vector<Task*>& tasks) {
           ->offset = position;
     }
   }
+  bool committed = true;
   if (offsets->cnt > 0) {
     absl::Status status = settings_.consumer->CommitSync(offsets.get());
     if (!status.ok()) {
-      // Not fatal: a rebalance may be under way; the records after the last successful
-      // commit are processed again by whoever owns them next.
+      // Not fatal: a rebalance may be under way; the commit is tried again next interval,
+      // and records after the last successful commit are processed again by whoever
+      // owns them next.
+      committed = false;
       Log(LogLevel::kWarn, "stream thread ", index_, ": ", status.message());
     } else {
       for (int i = 0; i < offsets->cnt; ++i) {
@@ -196,11 +199,15 @@ absl::Status StreamThread::Commit(const std::vector<Task*>& tasks) {
       }
     }
   }
-  last_commit_ = std::chrono::steady_clock::now();
-  dirty_ = false;
+  const auto now = std::chrono::steady_clock::now();
+  // Only a commit of every task restarts the interval (closing tasks commits just those).
+  if (tasks.size() == tasks_.size()) {
+    last_commit_ = now;
+    dirty_ = dirty_ && !committed;
+  }
   if (EngineCounters* c = settings_.counters) {
     uint64_t us = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(last_commit_ - start).count());
+        std::chrono::duration_cast<std::chrono::microseconds>(now - start).count());
     c->commits.fetch_add(1, std::memory_order_relaxed);
     c->commit_latency_us_total.fetch_add(us, std::memory_order_relaxed);
     uint64_t max = c->commit_latency_us_max.load(std::memory_order_relaxed);
