@@ -33,7 +33,6 @@ void StreamThread::Start() {
     std::lock_guard<std::mutex> lock(control_mu_);
     accepting_ = true;
   }
-  alive_ = true;
   last_commit_ = std::chrono::steady_clock::now();
   thread_ = std::thread([this] { Loop(); });
 }
@@ -91,7 +90,6 @@ void StreamThread::Loop() {
     accepting_ = false;
   }
   RunControl();  // requests queued before accepting_ went false
-  alive_ = false;
   if (!failure.ok() && settings_.on_failure) settings_.on_failure(index_, failure);
   Log(LogLevel::kDebug, "stream thread ", index_, " stopped");
 }
@@ -257,14 +255,6 @@ absl::Status StreamThread::RemoveTasks(const std::vector<TaskId>& ids, bool comm
       tasks_.erase(id);
     }
     return status;
-  });
-}
-
-absl::Status StreamThread::CommitAll() {
-  return Run([this]() -> absl::Status {
-    std::vector<Task*> all;
-    for (auto& [id, task] : tasks_) all.push_back(task.get());
-    return Commit(all);
   });
 }
 

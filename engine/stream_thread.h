@@ -67,12 +67,9 @@ class StreamThread {
   // Commits the tasks' positions (unless `commit` is false: their partitions were lost
   // or the thread failed) and closes them.
   absl::Status RemoveTasks(const std::vector<TaskId>& ids, bool commit);
-  // Commits every task of this thread now.
-  absl::Status CommitAll();
 
   // Ends the loop and joins the thread. Tasks stay until RemoveTasks or destruction.
   void Stop();
-  bool alive() const { return alive_.load(); }
 
  private:
   StreamThread(int index, Settings settings) : index_(index), settings_(std::move(settings)) {}
@@ -93,7 +90,6 @@ class StreamThread {
   std::unique_ptr<KafkaCollector> collector_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
-  std::atomic<bool> alive_{false};
   std::mutex control_mu_;  // guards accepting_ against Run() racing the loop's end
   bool accepting_ = false;
   tbb::concurrent_queue<std::packaged_task<absl::Status()>*> control_;

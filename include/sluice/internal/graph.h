@@ -42,8 +42,6 @@ class GraphBuilder {
  public:
   // "KSTREAM-MAP-0000000003": the Kafka Streams naming scheme, one index per builder.
   std::string NextName(std::string_view prefix);
-  // Reserves an index without naming a node (Kafka Streams does this for some operators).
-  int NextIndex() { return index_++; }
 
   // Adds a node; `parents` must already exist. Returns its id. Node names must be unique:
   // a duplicate is remembered and reported by Build().
