@@ -10,13 +10,14 @@
 //   auto in = driver->CreateInputTopic("orders", StringSerde(), Int64Serde());
 //   auto out = driver->CreateOutputTopic("big-orders", StringSerde(), Int64Serde());
 //   ASSERT_TRUE(in.PipeInput("o-1", 250).ok());
-//   EXPECT_EQ(out.ReadKeyValue(), (KeyValue<std::string, int64_t>{"o-1", 250}));
+//   EXPECT_EQ(out.ReadKeyValue().value(), (KeyValue<std::string, int64_t>{"o-1", 250}));
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -233,10 +234,13 @@ class TestOutputTopic {
     }
     return out;
   }
+  // Every key and value not read yet. A record that does not deserialize throws
+  // std::runtime_error with the reason (a test framework reports it as a failure); use
+  // ReadRecordsToList() to handle it as a status instead.
   std::vector<KeyValue<K, V>> ReadKeyValuesToList() {
     std::vector<KeyValue<K, V>> out;
     absl::StatusOr<std::vector<TestRecord<K, V>>> records = ReadRecordsToList();
-    if (!records.ok()) return out;
+    if (!records.ok()) throw std::runtime_error(std::string(records.status().message()));
     for (auto& r : *records) out.push_back({std::move(r.key), std::move(r.value)});
     return out;
   }

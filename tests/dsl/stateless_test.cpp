@@ -925,3 +925,24 @@ TEST(Stateless, ReadingAnEmptyOutputTopicIsNotFound) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// The test driver's list readers do not drop a record that fails to deserialize.
+TEST(TestDriver, ListReadersReportUndeserializableOutput) {
+  StreamsBuilder builder;
+  builder.Stream<std::string, std::string>("in").To("out");
+  auto driver = TopologyTestDriver::Create(builder.Build().value()).value();
+  auto in = driver->CreateInputTopic("in", StringSerde(), StringSerde());
+  ASSERT_TRUE(in.PipeInput("k", "not eight bytes").ok());
+  auto out = driver->CreateOutputTopic("out", StringSerde(), Int64Serde());
+  EXPECT_THROW(out.ReadKeyValuesToList(), std::runtime_error);
+  ASSERT_TRUE(in.PipeInput("k", "again").ok());
+  auto records = out.ReadRecordsToList();
+  ASSERT_FALSE(records.ok());
+  EXPECT_NE(std::string(records.status().message()).find("output topic 'out'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice
