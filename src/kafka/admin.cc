@@ -108,6 +108,30 @@ absl::Status Admin::RequireController(std::chrono::milliseconds timeout,
       "its own API instead)"));
 }
 
+namespace {
+
+// Folds the per-topic results of CreateTopics/DeleteTopics into one status naming
+// every failed topic; `benign` (already exists / unknown topic) counts as success.
+absl::Status TopicResultsStatus(const rd_kafka_topic_result_t** results, size_t n,
+                                rd_kafka_resp_err_t benign, std::string_view what) {
+  std::vector<std::string> failures;
+  rd_kafka_resp_err_t first_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (size_t i = 0; i < n; ++i) {
+    const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == benign) continue;
+    if (first_err == RD_KAFKA_RESP_ERR_NO_ERROR) first_err = err;
+    const char* msg = rd_kafka_topic_result_error_string(results[i]);
+    failures.push_back(absl::StrCat(
+        rd_kafka_topic_result_name(results[i]), " (", msg != nullptr ? msg : "",
+        msg != nullptr ? ": " : "", rd_kafka_err2name(err), ")"));
+  }
+  if (failures.empty()) return absl::OkStatus();
+  return absl::Status(KafkaErrorCode(first_err),
+                      absl::StrCat(ToAbsl(what), absl::StrJoin(failures, ", ")));
+}
+
+}  // namespace
+
 absl::Status Admin::CreateTopics(const std::vector<TopicSpec>& topics,
                                  std::chrono::milliseconds timeout) {
   if (topics.empty()) return absl::OkStatus();
@@ -169,24 +193,8 @@ absl::Status Admin::CreateTopics(const std::vector<TopicSpec>& topics,
   size_t n = 0;
   const rd_kafka_topic_result_t** results =
       rd_kafka_CreateTopics_result_topics(result, &n);
-  std::vector<std::string> failures;
-  rd_kafka_resp_err_t first_err = RD_KAFKA_RESP_ERR_NO_ERROR;
-  for (size_t i = 0; i < n; ++i) {
-    const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR ||
-        err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-      continue;
-    }
-    if (first_err == RD_KAFKA_RESP_ERR_NO_ERROR) first_err = err;
-    const char* msg = rd_kafka_topic_result_error_string(results[i]);
-    failures.push_back(absl::StrCat(
-        rd_kafka_topic_result_name(results[i]), " (", msg != nullptr ? msg : "",
-        msg != nullptr ? ": " : "", rd_kafka_err2name(err), ")"));
-  }
-  if (failures.empty()) return absl::OkStatus();
-  return absl::Status(
-      KafkaErrorCode(first_err),
-      absl::StrCat("cannot create topics: ", absl::StrJoin(failures, ", ")));
+  return TopicResultsStatus(results, n, RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS,
+                            "cannot create topics: ");
 }
 
 absl::Status Admin::DeleteTopics(const std::vector<std::string>& topics,
@@ -220,22 +228,8 @@ absl::Status Admin::DeleteTopics(const std::vector<std::string>& topics,
   size_t n = 0;
   const rd_kafka_topic_result_t** results =
       rd_kafka_DeleteTopics_result_topics(result, &n);
-  std::vector<std::string> failures;
-  rd_kafka_resp_err_t first_err = RD_KAFKA_RESP_ERR_NO_ERROR;
-  for (size_t i = 0; i < n; ++i) {
-    const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR ||
-        err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-      continue;
-    }
-    if (first_err == RD_KAFKA_RESP_ERR_NO_ERROR) first_err = err;
-    failures.push_back(absl::StrCat(rd_kafka_topic_result_name(results[i]),
-                                    " (", rd_kafka_err2name(err), ")"));
-  }
-  if (failures.empty()) return absl::OkStatus();
-  return absl::Status(
-      KafkaErrorCode(first_err),
-      absl::StrCat("cannot delete topics: ", absl::StrJoin(failures, ", ")));
+  return TopicResultsStatus(results, n, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+                            "cannot delete topics: ");
 }
 
 absl::StatusOr<std::map<std::string, int>> Admin::PartitionCounts(
