@@ -165,6 +165,7 @@ class ChecksumCollector final : public internal::RecordCollector {
     return absl::OkStatus();
   }
   absl::StatusOr<int32_t> PartitionCount(std::string_view) override { return 1; }
+  int64_t ChangelogEnd(std::string_view, int32_t) override { return -1; }
   Checksum sum;
 };
 
@@ -178,6 +179,8 @@ class BenchServices final : public internal::TaskServices {
   std::string ResolveTopic(std::string_view name, bool) const override {
     return std::string(name);
   }
+  int32_t partition() const override { return 0; }
+  internal::KeyValueBytesStore* GetStore(std::string_view) override { return nullptr; }
 
  private:
   ChecksumCollector collector_;

@@ -6,3 +6,4 @@ find_package(TBB REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(FlatBuffers REQUIRED)  # Debian names the package FlatBuffers
 find_package(Threads REQUIRED)
+find_package(RocksDB REQUIRED CONFIG)  # librocksdb-dev; Sluice links RocksDB::rocksdb-shared

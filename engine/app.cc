@@ -2,9 +2,15 @@
 // rebalances by moving tasks between worker threads, and replaces failed workers.
 #include "sluice/app.h"
 
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -43,7 +49,8 @@ absl::Status ValidateClientProperties(const StreamsConfig& config) {
                             "processing.guarantee, state.dir, "
                             "default.deserialization.exception.handler, poll.ms, "
                             "max.poll.records, default.api.timeout.ms, replication.factor, "
-                            "client.id)"));
+                            "client.id, cache.max.bytes.buffering, "
+                            "rocksdb.memory.budget.bytes)"));
       }
     }
   }
@@ -78,6 +85,7 @@ class App::Impl final : public RebalanceListener {
 
   void SetStateListener(StateListener l) { state_.SetListener(std::move(l)); }
   void SetHandler(UncaughtExceptionHandler h) { handler_ = std::move(h); }
+  void SetRestoreListener(std::shared_ptr<StateRestoreListener> l) { restore_listener_ = std::move(l); }
   AppState state() const { return state_.state(); }
   bool Await(AppState s, std::chrono::milliseconds t) const { return state_.Await(s, t); }
 
@@ -157,35 +165,32 @@ class App::Impl final : public RebalanceListener {
 
   // RebalanceListener: on the group-member thread, inside Consumer::Poll.
   void OnAssigned(const rd_kafka_topic_partition_list_t* partitions) override {
-    std::map<int, std::vector<TaskId>> by_thread;
-    std::vector<std::pair<std::string, int32_t>> forwarded;
+    // Each partition's records are parked in a queue of their own until the worker that
+    // owns the task has restored its stores and forwards that queue to its own.
+    std::map<int, std::map<TaskId, std::vector<rd_kafka_queue_t*>>> by_thread;
     for (int i = 0; i < partitions->cnt; ++i) {
       const rd_kafka_topic_partition_t& tp = partitions->elems[i];
       auto sub = topic_subtopology_.find(tp.topic);
       if (sub == topic_subtopology_.end()) continue;
       TaskId id{sub->second, tp.partition};
       auto [it, inserted] = task_thread_.emplace(id, -1);
-      if (inserted) {
-        it->second = LeastLoadedThread();
-        by_thread[it->second].push_back(id);
-      }
-    }
-    for (auto& [thread, ids] : by_thread) {
-      absl::Status s = threads_[thread]->AddTasks(ids);
-      if (!s.ok()) RaiseError(s);
-    }
-    for (int i = 0; i < partitions->cnt; ++i) {
-      const rd_kafka_topic_partition_t& tp = partitions->elems[i];
-      auto sub = topic_subtopology_.find(tp.topic);
-      if (sub == topic_subtopology_.end()) continue;
-      int thread = task_thread_.at(TaskId{sub->second, tp.partition});
+      if (inserted) it->second = LeastLoadedThread();
       absl::StatusOr<QueuePtr> queue = consumer_->PartitionQueue(tp.topic, tp.partition);
       if (!queue.ok()) {
         RaiseError(queue.status());
         continue;
       }
-      rd_kafka_queue_forward(queue->get(), threads_[thread]->queue());
-      assigned_[{tp.topic, tp.partition}] = Assigned{std::move(*queue), thread};
+      Assigned& a = assigned_[{tp.topic, tp.partition}];
+      a.queue = std::move(*queue);
+      a.thread = it->second;
+      Park(a);
+      by_thread[it->second][id].push_back(a.parking.get());
+    }
+    for (auto& [thread, tasks] : by_thread) {
+      std::vector<StreamThread::NewTask> list;
+      for (auto& [id, parked] : tasks) list.push_back({id, parked});
+      absl::Status s = threads_[thread]->AddTasks(list);
+      if (!s.ok()) RaiseError(s);
     }
     UpdateLagPartitions();
     assigned_since_poll_ = true;
@@ -213,7 +218,7 @@ class App::Impl final : public RebalanceListener {
     for (int i = 0; i < partitions->cnt; ++i) {
       auto it = assigned_.find({partitions->elems[i].topic, partitions->elems[i].partition});
       if (it == assigned_.end()) continue;
-      rd_kafka_queue_forward(it->second.queue.get(), nullptr);
+      Unpark(it->second);
       assigned_.erase(it);
     }
     UpdateLagPartitions();
@@ -222,9 +227,22 @@ class App::Impl final : public RebalanceListener {
 
  private:
   struct Assigned {
-    QueuePtr queue;
+    QueuePtr queue;    // the partition's queue
+    QueuePtr parking;  // where it is forwarded; the owning worker forwards this one on
     int thread = -1;
   };
+
+  // Forwards the partition's queue to a new parking queue.
+  void Park(Assigned& a) {
+    a.parking.reset(rd_kafka_queue_new(consumer_->handle()));
+    rd_kafka_queue_forward(a.queue.get(), a.parking.get());
+  }
+  // Stops forwarding; records fetched from now on wait in the partition's own queue, and
+  // those in the parking queue go with it.
+  void Unpark(Assigned& a) {
+    rd_kafka_queue_forward(a.queue.get(), nullptr);
+    a.parking.reset();
+  }
 
   std::string Resolve(const std::string& name, bool internal) const {
     return internal ? Cat(config_.application_id(), "-", name) : name;
@@ -280,13 +298,62 @@ class App::Impl final : public RebalanceListener {
     s.api_timeout = std::chrono::milliseconds(config_.default_api_timeout_ms());
     s.max_poll_records = config_.max_poll_records();
     s.counters = &counters_;
+    s.task_options.state_dir = AppStateDir();
+    s.task_options.rocksdb_budget = rocksdb_budget_;
+    s.cache_bytes = static_cast<size_t>(config_.cache_max_bytes_buffering()) /
+                    static_cast<size_t>(config_.num_stream_threads());
+    s.restore_properties = WithUserProperties(
+        {{"bootstrap.servers", config_.bootstrap_servers()},
+         {"client.id", Cat(config_.client_id(), "-StreamThread-", index + 1, "-restore-consumer")}},
+        config_, ClientKind::kConsumer);
+    s.restore_listener = restore_listener_;
     s.on_failure = [this](int thread, absl::Status error) {
       failures_.push({thread, std::move(error)});
     };
     return s;
   }
 
+  std::filesystem::path AppStateDir() const {
+    return std::filesystem::path(config_.state_dir()) / config_.application_id();
+  }
+
+  // Takes `<state.dir>/<application.id>/.lock` for the life of the App, so two instances
+  // cannot share (and corrupt) one state directory.
+  absl::Status LockStateDir() {
+    const std::filesystem::path dir = AppStateDir();
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(Cat("cannot create the state directory '", dir.string(),
+                                               "' (config 'state.dir'): ", ec.message()));
+    }
+    const std::string lock = (dir / ".lock").string();
+    int fd = ::open(lock.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      return absl::FailedPreconditionError(Cat("cannot open '", lock, "': ", std::strerror(errno)));
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return absl::FailedPreconditionError(Cat(
+          "the state directory '", dir.string(), "' is locked by another instance of application '",
+          config_.application_id(), "' (another process, or another App in this one); give each "
+          "instance its own 'state.dir'"));
+    }
+    state_lock_fd_ = fd;
+    return absl::OkStatus();
+  }
+
   absl::Status Setup() {
+    const CompiledTopology& compiled = topology_.compiled();
+    if (!compiled.stores.empty()) {
+      if (absl::Status s = LockStateDir(); !s.ok()) return s;
+      for (const StoreSpec& store : compiled.stores) {
+        if (store.persistent) {
+          rocksdb_budget_ = RocksDbBudget::Get(static_cast<size_t>(config_.rocksdb_memory_budget()));
+          break;
+        }
+      }
+    }
     KafkaProperties admin_props = WithUserProperties(
         {{"bootstrap.servers", config_.bootstrap_servers()},
          {"client.id", Cat(config_.client_id(), "-admin")}},
@@ -384,10 +451,17 @@ class App::Impl final : public RebalanceListener {
   // ones as stale.
   absl::Status ReplaceThread(int index) {
     threads_[index]->Stop();  // its loop has ended; join it
+    std::vector<TaskId> ids;
+    for (const auto& [id, thread] : task_thread_) {
+      if (thread == index) ids.push_back(id);
+    }
+    // Close the failed thread's tasks first: their state directories must be free before
+    // the new thread opens them.
+    if (absl::Status s = threads_[index]->RemoveTasks(ids, /*commit=*/false); !s.ok()) return s;
     PartitionListPtr parts(rd_kafka_topic_partition_list_new(8));
     for (auto& [tp, a] : assigned_) {
       if (a.thread != index) continue;
-      rd_kafka_queue_forward(a.queue.get(), nullptr);  // fetched records wait in place
+      Unpark(a);  // fetched records wait in place; what was parked is dropped
       rd_kafka_topic_partition_list_add(parts.get(), tp.first.c_str(), tp.second);
     }
     if (parts->cnt > 0) {
@@ -397,15 +471,16 @@ class App::Impl final : public RebalanceListener {
         StreamThread::Create(index, ThreadSettings(index));
     if (!fresh.ok()) return fresh.status();
     (*fresh)->Start();
-    std::vector<TaskId> ids;
-    for (const auto& [id, thread] : task_thread_) {
-      if (thread == index) ids.push_back(id);
-    }
-    if (absl::Status s = (*fresh)->AddTasks(ids); !s.ok()) return s;
+    std::map<TaskId, std::vector<rd_kafka_queue_t*>> parked;
     for (auto& [tp, a] : assigned_) {
-      if (a.thread == index) rd_kafka_queue_forward(a.queue.get(), (*fresh)->queue());
+      if (a.thread != index) continue;
+      Park(a);
+      parked[TaskId{topic_subtopology_.at(tp.first), tp.second}].push_back(a.parking.get());
     }
-    // The failed thread goes with its tasks (uncommitted) and its queued records.
+    std::vector<StreamThread::NewTask> tasks;
+    for (const TaskId& id : ids) tasks.push_back({id, parked[id]});
+    if (absl::Status s = (*fresh)->AddTasks(tasks); !s.ok()) return s;
+    // The failed thread goes with its queued records.
     std::unique_ptr<StreamThread> failed = std::exchange(threads_[index], std::move(*fresh));
     failed.reset();
     ++live_threads_;
@@ -459,6 +534,10 @@ class App::Impl final : public RebalanceListener {
       consumer_.reset();
     }
     admin_.reset();
+    if (state_lock_fd_ >= 0) {
+      ::close(state_lock_fd_);  // releases the lock
+      state_lock_fd_ = -1;
+    }
     // A Close() that came first wins: the App ends NOT_RUNNING, as in Kafka Streams.
     if (state_.state() == AppState::kPendingError) {
       state_.TransitionTo(AppState::kError);
@@ -476,6 +555,9 @@ class App::Impl final : public RebalanceListener {
   MockCluster* mock_;
   AppStateMachine state_;
   UncaughtExceptionHandler handler_;
+  std::shared_ptr<StateRestoreListener> restore_listener_;
+  std::shared_ptr<RocksDbBudget> rocksdb_budget_;
+  int state_lock_fd_ = -1;
   std::thread coordinator_;
   std::mutex join_mu_;
   std::atomic<bool> stop_requested_{false};
@@ -530,6 +612,9 @@ App::~App() = default;
 void App::SetStateListener(StateListener listener) { impl_->SetStateListener(std::move(listener)); }
 void App::SetUncaughtExceptionHandler(UncaughtExceptionHandler handler) {
   impl_->SetHandler(std::move(handler));
+}
+void App::SetStateRestoreListener(std::shared_ptr<StateRestoreListener> listener) {
+  impl_->SetRestoreListener(std::move(listener));
 }
 absl::Status App::Start() { return impl_->Start(); }
 bool App::Close(std::chrono::milliseconds timeout) { return impl_->Close(timeout); }

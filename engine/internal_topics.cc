@@ -1,12 +1,45 @@
 #include "engine/internal_topics.h"
 
 #include <algorithm>
+#include <set>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "sluice/internal/str.h"
 #include "src/log.h"
 
 namespace sluice::internal {
+
+namespace {
+
+// The source topics of a stateful sub-topology feed the same stores, key by key: partition
+// p of each must hold the same keys, so all need the same number of partitions.
+template <class Resolve>
+absl::Status CheckCopartitioning(const CompiledTopology& topology,
+                                 const std::map<std::string, int32_t>& partitions,
+                                 const Resolve& resolve) {
+  for (const Subtopology& s : topology.subtopologies) {
+    if (s.stores.empty() || s.source_topics.size() < 2) continue;
+    std::vector<std::string> described;
+    std::set<int32_t> counts;
+    for (size_t i = 0; i < s.source_topics.size(); ++i) {
+      const std::string name = resolve(s.source_topics[i], s.source_internal[i]);
+      auto it = partitions.find(name);
+      if (it == partitions.end()) continue;
+      counts.insert(it->second);
+      described.push_back(Cat("'", name, "' (", it->second, " partitions)"));
+    }
+    if (counts.size() > 1) {
+      return absl::FailedPreconditionError(Cat(
+          "topics ", absl::StrJoin(described, ", "), " are not co-partitioned: they feed the "
+          "same state stores (sub-topology ", s.id, ": ", absl::StrJoin(s.stores, ", "),
+          ") and must have the same number of partitions; repartition one of them"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<std::map<std::string, int32_t>> PrepareTopics(const CompiledTopology& topology,
                                                              const StreamsConfig& config,
@@ -36,6 +69,9 @@ absl::StatusOr<std::map<std::string, int32_t>> PrepareTopics(const CompiledTopol
   }
   std::map<std::string, int32_t> partitions(counts->begin(), counts->end());
 
+  // Repartition topics come before changelog topics in `internal_topics`, and a
+  // repartition topic's writer comes before its readers, so every count needed below is
+  // known when it is needed.
   for (const InternalTopic& t : topology.internal_topics) {
     const std::string name = resolve(t.name, true);
     int32_t wanted = 0;
@@ -60,7 +96,8 @@ absl::StatusOr<std::map<std::string, int32_t>> PrepareTopics(const CompiledTopol
       spec.name = name;
       spec.partitions = wanted;
       spec.replication = config.replication_factor();
-      spec.configs["cleanup.policy"] = "delete";
+      spec.configs["cleanup.policy"] = t.changelog ? "compact" : "delete";
+      for (const auto& [key, value] : t.configs) spec.configs[key] = value;
       created = admin.CreateTopics({spec}, timeout);
       if (created.code() == absl::StatusCode::kUnimplemented) {
         Log(LogLevel::kWarn, "the cluster cannot create topics (", created.message(),
@@ -76,14 +113,17 @@ absl::StatusOr<std::map<std::string, int32_t>> PrepareTopics(const CompiledTopol
       if (have != wanted) {
         return absl::FailedPreconditionError(Cat(
             "internal topic '", name, "' has ", have, " partitions but the topology needs ",
-            wanted, " (the largest partition count of its upstream source topics, or the count "
-            "given to Repartitioned::WithNumberOfPartitions); delete it or reset the application"));
+            wanted, t.changelog ? " (one per partition of the store's tasks)"
+                                : " (the largest partition count of its upstream source topics, "
+                                  "or the count given to Repartitioned::WithNumberOfPartitions)",
+            "; delete it or reset the application"));
       }
     } else if (got.status().code() != absl::StatusCode::kNotFound) {
       return got.status();
     }
     partitions[name] = wanted;
   }
+  if (absl::Status s = CheckCopartitioning(topology, partitions, resolve); !s.ok()) return s;
   return partitions;
 }
 

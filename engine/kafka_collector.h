@@ -22,6 +22,7 @@ class KafkaCollector final : public RecordCollector {
 
   absl::Status Send(const OutRecord& record) override;
   absl::StatusOr<int32_t> PartitionCount(std::string_view topic) override;
+  int64_t ChangelogEnd(std::string_view topic, int32_t partition) override;
 
   // Records sent since the last call; the thread adds them to shared counters per batch.
   uint64_t TakeSentCount() { return std::exchange(sent_, 0); }
@@ -30,6 +31,7 @@ class KafkaCollector final : public RecordCollector {
   Producer& producer_;
   std::chrono::milliseconds metadata_timeout_;
   uint64_t sent_ = 0;
+  HeadersPtr position_headers_;
   absl::flat_hash_map<std::string, int32_t, StringHash, StringEq> partition_counts_;
 };
 

@@ -13,6 +13,7 @@ absl::StatusOr<std::unique_ptr<StreamThread>> StreamThread::Create(int index, Se
   t->collector_ = std::make_unique<KafkaCollector>(*t->producer_, t->settings_.api_timeout);
   t->queue_ = t->settings_.consumer->NewQueue();
   t->messages_.resize(static_cast<size_t>(t->settings_.max_poll_records));
+  t->cache_.max_bytes = t->settings_.cache_bytes;
   return t;
 }
 
@@ -20,6 +21,10 @@ StreamThread::~StreamThread() {
   Stop();
   // Drop tasks without committing: a clean shutdown removed them already.
   by_partition_.clear();
+  for (auto& [id, hosted] : tasks_) {
+    for (rd_kafka_queue_t* q : hosted.parked) rd_kafka_queue_forward(q, nullptr);
+  }
+  restorer_.reset();
   tasks_.clear();
   // Let what was sent be delivered; failures only mean the input is processed again.
   if (producer_) {
@@ -71,17 +76,25 @@ void StreamThread::Loop() {
   absl::Status failure;
   while (!stop_.load(std::memory_order_relaxed)) {
     RunControl();
-    ssize_t n = Poll();
+    const bool restoring = restorer_ != nullptr && restorer_->active();
+    if (restoring) {
+      // With nothing else to do the restore may wait for records; otherwise it takes what
+      // has arrived and lets the running tasks go on.
+      const bool idle = RunningTasks().empty();
+      failure = Restore(idle ? settings_.poll_timeout : std::chrono::milliseconds(0));
+      if (!failure.ok()) break;
+    }
+    ssize_t n = Poll(restoring ? std::chrono::milliseconds(0) : settings_.poll_timeout);
     if (n > 0) {
       failure = ProcessBatch(messages_.data(), static_cast<size_t>(n));
       for (ssize_t i = 0; i < n; ++i) rd_kafka_message_destroy(messages_[i]);
       if (!failure.ok()) break;
     }
     producer_->Poll(std::chrono::milliseconds(0));
-    if (dirty_ && std::chrono::steady_clock::now() - last_commit_ >= settings_.commit_interval) {
-      std::vector<Task*> all;
-      for (auto& [id, task] : tasks_) all.push_back(task.get());
-      failure = Commit(all);
+    bool commit = dirty_ && std::chrono::steady_clock::now() - last_commit_ >= settings_.commit_interval;
+    for (auto& [id, hosted] : tasks_) commit = commit || (hosted.running && hosted.task->WantsCommit());
+    if (commit) {
+      failure = Commit(RunningTasks());
       if (!failure.ok()) break;
     }
   }
@@ -94,12 +107,35 @@ void StreamThread::Loop() {
   Log(LogLevel::kDebug, "stream thread ", index_, " stopped");
 }
 
-ssize_t StreamThread::Poll() {
+std::vector<Task*> StreamThread::RunningTasks() const {
+  std::vector<Task*> out;
+  for (const auto& [id, hosted] : tasks_) {
+    if (hosted.running) out.push_back(hosted.task.get());
+  }
+  return out;
+}
+
+absl::Status StreamThread::Restore(std::chrono::milliseconds timeout) {
+  absl::StatusOr<std::vector<Task*>> ready =
+      restorer_->Step(timeout, static_cast<size_t>(settings_.max_poll_records));
+  if (!ready.ok()) return ready.status();
+  for (Task* task : *ready) Unpark(task->id());
+  return absl::OkStatus();
+}
+
+void StreamThread::Unpark(TaskId id) {
+  Hosted& hosted = tasks_.at(id);
+  hosted.running = true;
+  for (rd_kafka_queue_t* q : hosted.parked) rd_kafka_queue_forward(q, queue_.get());
+  Log(LogLevel::kDebug, "stream thread ", index_, ": task ", id.ToString(), " running");
+}
+
+ssize_t StreamThread::Poll(std::chrono::milliseconds timeout) {
   // rd_kafka_consume_batch_queue waits until the batch is full or the timeout passes,
   // which would hold every record up to poll.ms under light load. Wait for the first
   // record only, then take what else is already queued.
   rd_kafka_message_t* first =
-      rd_kafka_consume_queue(queue_.get(), static_cast<int>(settings_.poll_timeout.count()));
+      rd_kafka_consume_queue(queue_.get(), static_cast<int>(timeout.count()));
   if (first == nullptr) return 0;
   messages_[0] = first;
   ssize_t more = rd_kafka_consume_batch_queue(queue_.get(), 0, messages_.data() + 1,
@@ -164,13 +200,27 @@ absl::Status StreamThread::ProcessBatch(rd_kafka_message_t** messages, size_t co
 
 absl::Status StreamThread::Commit(const std::vector<Task*>& tasks) {
   const auto start = std::chrono::steady_clock::now();
-  // At-least-once: every output the committed input caused must be acknowledged first.
+  // 1. Store caches write down; what they emit downstream is sent.
+  for (Task* task : tasks) {
+    if (absl::Status s = task->FlushState(); !s.ok()) return s;
+  }
+  if (settings_.counters != nullptr) {
+    settings_.counters->records_out.fetch_add(collector_->TakeSentCount(),
+                                              std::memory_order_relaxed);
+  }
+  // 2. At-least-once: every output and changelog record the committed input caused must
+  // be acknowledged first.
   absl::Status flushed = producer_->Flush(settings_.api_timeout);
   if (!flushed.ok()) {
     return absl::Status(flushed.code(), Cat("stream thread ", index_,
                                             ": outputs were not acknowledged, so input offsets "
                                             "are not committed: ", flushed.message()));
   }
+  // 3. Store changes and the input offsets they reflect, atomically per task.
+  for (Task* task : tasks) {
+    if (absl::Status s = task->CommitState(); !s.ok()) return s;
+  }
+  // 4. The input offsets, to Kafka.
   PartitionListPtr offsets(rd_kafka_topic_partition_list_new(8));
   for (Task* task : tasks) {
     for (const auto& [topic, position] : task->positions()) {
@@ -199,7 +249,7 @@ absl::Status StreamThread::Commit(const std::vector<Task*>& tasks) {
   }
   const auto now = std::chrono::steady_clock::now();
   // Only a commit of every task restarts the interval (closing tasks commits just those).
-  if (tasks.size() == tasks_.size()) {
+  if (tasks.size() == RunningTasks().size()) {
     last_commit_ = now;
     dirty_ = dirty_ && !committed;
   }
@@ -215,21 +265,46 @@ absl::Status StreamThread::Commit(const std::vector<Task*>& tasks) {
   return absl::OkStatus();
 }
 
-absl::Status StreamThread::AddTasks(const std::vector<TaskId>& ids) {
-  return Run([this, ids]() -> absl::Status {
-    for (const TaskId& id : ids) {
-      if (tasks_.contains(id)) continue;
+absl::Status StreamThread::AddTasks(const std::vector<NewTask>& tasks) {
+  return Run([this, tasks]() -> absl::Status {
+    for (const NewTask& t : tasks) {
+      if (auto it = tasks_.find(t.id); it != tasks_.end()) {  // more partitions of a task
+        for (rd_kafka_queue_t* q : t.parked) {
+          it->second.parked.push_back(q);
+          if (it->second.running) rd_kafka_queue_forward(q, queue_.get());
+        }
+        continue;
+      }
+      Task::Options options = settings_.task_options;
+      options.cache = &cache_;
       absl::StatusOr<std::unique_ptr<Task>> task =
-          Task::Create(id, *settings_.topology, *collector_, settings_.task_options,
+          Task::Create(t.id, *settings_.topology, *collector_, options,
                        settings_.counters ? &settings_.counters->tasks : nullptr);
       if (!task.ok()) return task.status();
-      const Subtopology& sub = settings_.topology->subtopologies[id.subtopology];
+      const Subtopology& sub = settings_.topology->subtopologies[t.id.subtopology];
       for (size_t i = 0; i < sub.source_topics.size(); ++i) {
         std::string topic = (*task)->ResolveTopic(sub.source_topics[i], sub.source_internal[i]);
-        by_partition_[{topic, id.partition}] = task->get();
+        by_partition_[{topic, t.id.partition}] = task->get();
       }
-      Log(LogLevel::kDebug, "stream thread ", index_, ": task ", id.ToString(), " created");
-      tasks_.emplace(id, std::move(*task));
+      Log(LogLevel::kDebug, "stream thread ", index_, ": task ", t.id.ToString(), " created");
+      Task* created = task->get();
+      tasks_.emplace(t.id, Hosted{std::move(*task), t.parked, false});
+      bool ready = true;
+      if (created->state() != nullptr) {
+        if (restorer_ == nullptr) {
+          Restorer::Settings rs;
+          rs.consumer_properties = settings_.restore_properties;
+          rs.api_timeout = settings_.api_timeout;
+          rs.listener = settings_.restore_listener;
+          absl::StatusOr<std::unique_ptr<Restorer>> restorer = Restorer::Create(std::move(rs));
+          if (!restorer.ok()) return restorer.status();
+          restorer_ = std::move(*restorer);
+        }
+        absl::StatusOr<bool> nothing_to_restore = restorer_->Add(created);
+        if (!nothing_to_restore.ok()) return nothing_to_restore.status();
+        ready = *nothing_to_restore;
+      }
+      if (ready) Unpark(t.id);
     }
     return absl::OkStatus();
   });
@@ -238,12 +313,18 @@ absl::Status StreamThread::AddTasks(const std::vector<TaskId>& ids) {
 absl::Status StreamThread::RemoveTasks(const std::vector<TaskId>& ids, bool commit) {
   return Run([this, ids, commit]() -> absl::Status {
     std::vector<Task*> closing;
+    std::vector<Task*> running;
     for (const TaskId& id : ids) {
       auto it = tasks_.find(id);
-      if (it != tasks_.end()) closing.push_back(it->second.get());
+      if (it == tasks_.end()) continue;
+      // Records stop flowing to this thread; what is queued already is dropped as unowned.
+      for (rd_kafka_queue_t* q : it->second.parked) rd_kafka_queue_forward(q, nullptr);
+      if (restorer_ != nullptr) restorer_->Remove(it->second.task.get());
+      closing.push_back(it->second.task.get());
+      if (it->second.running) running.push_back(it->second.task.get());
     }
     absl::Status status;
-    if (commit && !closing.empty()) status = Commit(closing);
+    if (commit && !running.empty()) status = Commit(running);
     for (Task* task : closing) {
       for (auto it = by_partition_.begin(); it != by_partition_.end();) {
         it = it->second == task ? by_partition_.erase(it) : std::next(it);

@@ -23,6 +23,7 @@
 #include <tbb/concurrent_queue.h>
 
 #include "engine/kafka_collector.h"
+#include "engine/restorer.h"
 #include "engine/task.h"
 #include "src/kafka/consumer.h"
 #include "src/kafka/producer.h"
@@ -50,6 +51,11 @@ class StreamThread {
     std::chrono::milliseconds api_timeout{60000};
     int max_poll_records = 1000;
     EngineCounters* counters = nullptr;
+    // This thread's share of cache.max.bytes.buffering (0: caching off).
+    size_t cache_bytes = 0;
+    // For the restore consumer: bootstrap.servers, client.id and the user's consumer.*.
+    KafkaProperties restore_properties;
+    std::shared_ptr<StateRestoreListener> restore_listener;
     // Called on the worker thread when processing fails; the loop ends after it.
     std::function<void(int index, absl::Status error)> on_failure;
   };
@@ -62,8 +68,14 @@ class StreamThread {
   // The queue partition queues are forwarded to. Owned by this thread object.
   rd_kafka_queue_t* queue() const { return queue_.get(); }
 
-  // Creates the tasks on the worker. Call before forwarding their partitions' queues.
-  absl::Status AddTasks(const std::vector<TaskId>& ids);
+  // A task to create, with the queues its partitions' records are parked in: the
+  // worker forwards them to its own queue once the task's stores are restored.
+  struct NewTask {
+    TaskId id;
+    std::vector<rd_kafka_queue_t*> parked;
+  };
+  // Creates the tasks on the worker and starts restoring their stores.
+  absl::Status AddTasks(const std::vector<NewTask>& tasks);
   // Commits the tasks' positions (unless `commit` is false: their partitions were lost
   // or the thread failed) and closes them.
   absl::Status RemoveTasks(const std::vector<TaskId>& ids, bool commit);
@@ -78,10 +90,14 @@ class StreamThread {
   absl::Status Run(std::function<absl::Status()> fn);
   void Loop();
   void RunControl();
-  // Takes up to max.poll.records records from the queue, waiting up to poll.ms for the first.
-  ssize_t Poll();
+  // Takes up to max.poll.records records from the queue, waiting up to `timeout` for the first.
+  ssize_t Poll(std::chrono::milliseconds timeout);
   absl::Status ProcessBatch(rd_kafka_message_t** messages, size_t count);
   absl::Status Commit(const std::vector<Task*>& tasks);
+  // Restores for a while, then un-parks the partitions of tasks that became ready.
+  absl::Status Restore(std::chrono::milliseconds timeout);
+  void Unpark(TaskId id);
+  std::vector<Task*> RunningTasks() const;
 
   const int index_;
   Settings settings_;
@@ -95,7 +111,14 @@ class StreamThread {
   tbb::concurrent_queue<std::packaged_task<absl::Status()>*> control_;
 
   // Worker-thread state.
-  std::map<TaskId, std::unique_ptr<Task>> tasks_;
+  struct Hosted {
+    std::unique_ptr<Task> task;
+    std::vector<rd_kafka_queue_t*> parked;  // owned by the group member
+    bool running = false;
+  };
+  CacheBudget cache_;
+  std::unique_ptr<Restorer> restorer_;
+  std::map<TaskId, Hosted> tasks_;
   std::map<std::pair<std::string, int32_t>, Task*> by_partition_;
   std::map<std::pair<std::string, int32_t>, int64_t> committed_;
   std::vector<rd_kafka_message_t*> messages_;

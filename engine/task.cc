@@ -21,6 +21,26 @@ absl::StatusOr<std::unique_ptr<Task>> Task::Create(TaskId id, const CompiledTopo
     task->ordered_.emplace(collector);
     task->collector_ = &*task->ordered_;
   }
+  const Subtopology& sub = topology.subtopologies[id.subtopology];
+  for (size_t i = 0; i < sub.source_topics.size(); ++i) {
+    task->source_index_[task->ResolveTopic(sub.source_topics[i], sub.source_internal[i])] =
+        static_cast<uint32_t>(i);
+  }
+  if (!sub.stores.empty()) {
+    std::vector<StoreSpec> specs;
+    for (const std::string& name : sub.stores) specs.push_back(*topology.FindStore(name));
+    TaskState::Options state;
+    state.dir = options.state_dir / id.ToString();
+    state.budget = options.rocksdb_budget;
+    state.cache = options.cache;
+    state.collector = task->collector_;
+    state.application_id = options.application_id;
+    state.partition = id.partition;
+    state.task = id.ToString();
+    absl::StatusOr<std::unique_ptr<TaskState>> opened = TaskState::Open(std::move(specs), state);
+    if (!opened.ok()) return opened.status();
+    task->state_ = std::move(*opened);
+  }
   absl::StatusOr<std::unique_ptr<ProcessorGraph>> graph =
       ProcessorGraph::Create(topology, id.subtopology, *task);
   if (!graph.ok()) return graph.status();
@@ -41,6 +61,7 @@ absl::Status Task::Process(std::string_view topic, int32_t partition,
   }
   if (records.empty()) return absl::OkStatus();
   BatchContext context{topic, partition, id_.partition};
+  if (auto it = source_index_.find(topic); it != source_index_.end()) context.source_index = it->second;
   auto describe = [&] {
     return Cat("task ", id_.ToString(), " failed at topic '", topic, "' partition ", partition,
                " offsets ", records.front().offset, "..", records.back().offset, ": ");
@@ -66,6 +87,37 @@ absl::Status Task::Process(std::string_view topic, int32_t partition,
     metrics_->records_in.fetch_add(records.size(), std::memory_order_relaxed);
   }
   return absl::OkStatus();
+}
+
+absl::Status Task::FlushState() {
+  if (state_ == nullptr) return absl::OkStatus();
+  absl::Status status;
+  try {
+    graph_->FlushCaches();
+    status = state_->FlushCaches();
+    if (status.ok() && ordered_) status = ordered_->Flush();
+  } catch (const TaskFailure& failure) {
+    status = failure.status();
+  } catch (const std::exception& e) {
+    status = absl::InternalError(Cat("exception from user code: ", e.what()));
+  } catch (...) {
+    status = absl::InternalError("exception of unknown type from user code");
+  }
+  if (!status.ok()) {
+    if (ordered_) ordered_->Discard();
+    return absl::Status(status.code(), Cat("task ", id_.ToString(),
+                                           " failed flushing its stores: ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Task::CommitState() {
+  if (state_ == nullptr) return absl::OkStatus();
+  return state_->Commit(positions_);
+}
+
+void Task::DiscardState() {
+  if (state_ != nullptr) state_->Discard();
 }
 
 void Task::RecordSkipped(const BatchContext& context, int64_t offset, const absl::Status& why) {

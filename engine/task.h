@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <filesystem>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "engine/task_state.h"
 #include "operators/ordered_collector.h"
 #include "operators/processor_graph.h"
 #include "sluice/internal/str.h"
@@ -38,6 +40,10 @@ class Task final : public TaskServices {
   struct Options {
     std::string application_id;
     DeserializationErrorPolicy deserialization_policy = DeserializationErrorPolicy::kFail;
+    // State: tasks of sub-topologies with stores keep them under `state_dir`/<task id>.
+    std::filesystem::path state_dir;
+    std::shared_ptr<RocksDbBudget> rocksdb_budget;
+    CacheBudget* cache = nullptr;  // the worker's record cache; null: caching off
   };
 
   static absl::StatusOr<std::unique_ptr<Task>> Create(TaskId id,
@@ -53,6 +59,17 @@ class Task final : public TaskServices {
   [[nodiscard]] absl::Status Process(std::string_view topic, int32_t partition,
                                      std::span<const RawRecord> records);
 
+  // Commit, in the order the worker calls them: FlushState lets the store caches write
+  // down (and the outputs they cause be sent); after the producer is flushed,
+  // CommitState writes the store changes with the positions. Errors name the task.
+  [[nodiscard]] absl::Status FlushState();
+  [[nodiscard]] absl::Status CommitState();
+  // Forgets uncommitted state (the task failed and is closed without a commit).
+  void DiscardState();
+  bool WantsCommit() const { return state_ != nullptr && state_->WantsCommit(); }
+  // Null for a stateless task.
+  TaskState* state() { return state_.get(); }
+
   TaskId id() const { return id_; }
   // Next offset to read per source topic (Kafka name) of this task's partition, for the
   // topics it has processed records of.
@@ -66,6 +83,10 @@ class Task final : public TaskServices {
   void RecordSkipped(const BatchContext& context, int64_t offset,
                      const absl::Status& why) override;
   std::string ResolveTopic(std::string_view name, bool internal) const override;
+  int32_t partition() const override { return id_.partition; }
+  KeyValueBytesStore* GetStore(std::string_view name) override {
+    return state_ != nullptr ? state_->Get(name) : nullptr;
+  }
 
  private:
   Task(TaskId id, RecordCollector& collector, Options options, TaskMetrics* metrics);
@@ -76,7 +97,9 @@ class Task final : public TaskServices {
   TaskMetrics* metrics_;
   std::optional<OrderedCollector> ordered_;
   RecordCollector* collector_;
+  std::unique_ptr<TaskState> state_;  // before graph_: nodes hold its stores
   std::unique_ptr<ProcessorGraph> graph_;
+  std::map<std::string, uint32_t, std::less<>> source_index_;
   std::map<std::string, int64_t, std::less<>> positions_;
 };
 

@@ -1,5 +1,9 @@
 // TopologyTestDriver: in-memory topics and the engine's own Task, on the caller's thread.
+#include <stdlib.h>
+
+#include <algorithm>
 #include <deque>
+#include <filesystem>
 #include <map>
 
 #include "engine/task.h"
@@ -16,9 +20,16 @@ using internal::TaskId;
 
 class TopologyTestDriver::Impl final : public internal::RecordCollector {
  public:
-  Impl(Topology topology, Options options, StreamsConfig config)
-      : topology_(std::move(topology)), options_(std::move(options)), config_(std::move(config)) {
+  Impl(Topology topology, Options options, StreamsConfig config, std::string state_dir)
+      : topology_(std::move(topology)), options_(std::move(options)), config_(std::move(config)),
+        state_dir_(std::move(state_dir)) {
+    cache_.max_bytes = static_cast<size_t>(config_.cache_max_bytes_buffering());
     const auto& compiled = topology_.compiled();
+    for (const internal::StoreSpec& store : compiled.stores) {
+      if (store.persistent) {
+        budget_ = internal::RocksDbBudget::Get(static_cast<size_t>(config_.rocksdb_memory_budget()));
+      }
+    }
     for (const auto& s : compiled.subtopologies) {
       for (size_t i = 0; i < s.source_topics.size(); ++i) {
         readers_[Resolve(s.source_topics[i], s.source_internal[i])] = s.id;
@@ -78,7 +89,16 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
     return options_.default_partitions;
   }
 
+  ~Impl() {
+    tasks_.clear();  // close the stores before their files go
+    std::error_code ec;
+    std::filesystem::remove_all(state_dir_, ec);
+  }
+
   uint64_t skipped() const { return metrics_.records_skipped.load(); }
+  const std::string& state_dir() const { return state_dir_; }
+
+  absl::StatusOr<std::shared_ptr<internal::StoreReader>> OpenStoreReader(const std::string& name);
 
   // RecordCollector
   absl::Status Send(const internal::OutRecord& r) override {
@@ -86,7 +106,11 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
     if (r.key.data() != nullptr) out.key = std::string(r.key);
     if (r.value.data() != nullptr) out.value = std::string(r.value);
     out.timestamp = r.timestamp;
-    if (r.headers != nullptr) out.headers = *static_cast<const std::vector<TestHeader>*>(r.headers);
+    if (!r.positions.empty()) {
+      out.headers.push_back({std::string(internal::kPositionHeader), std::string(r.positions)});
+    } else if (r.headers != nullptr) {
+      out.headers = *static_cast<const std::vector<TestHeader>*>(r.headers);
+    }
     absl::StatusOr<int32_t> p =
         Append(std::string(r.topic), std::move(out),
                r.partition >= 0 ? std::optional<int32_t>(r.partition) : std::nullopt);
@@ -94,6 +118,13 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
   }
   absl::StatusOr<int32_t> PartitionCount(std::string_view topic) override {
     return Partitions(std::string(topic));
+  }
+  int64_t ChangelogEnd(std::string_view topic, int32_t partition) override {
+    auto it = topics_.find(std::string(topic));
+    if (it == topics_.end() || partition >= static_cast<int32_t>(it->second.partitions.size())) {
+      return -1;
+    }
+    return static_cast<int64_t>(it->second.partitions[partition].log.size());
   }
 
  private:
@@ -137,9 +168,30 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
     return p;
   }
 
+  // Processes everything piped and what it causes, then commits every task, as an App
+  // does at its commit interval: store caches let their changes down (which may feed
+  // repartition topics, processed in turn), then the stores commit.
+  absl::Status Drain() {
+    absl::Status first_error = DrainTopics();
+    for (int round = 0; round < 100; ++round) {
+      for (auto& [id, task] : tasks_) {
+        absl::Status s = task->FlushState();
+        if (!s.ok() && first_error.ok()) first_error = s;
+      }
+      if (pending_.empty()) break;
+      absl::Status s = DrainTopics();
+      if (!s.ok() && first_error.ok()) first_error = s;
+    }
+    for (auto& [id, task] : tasks_) {
+      absl::Status s = task->CommitState();
+      if (!s.ok() && first_error.ok()) first_error = s;
+    }
+    return first_error;
+  }
+
   // Processes every record not yet processed, including what processing writes to
   // topics the topology reads (repartition topics), in the order it was written.
-  absl::Status Drain() {
+  absl::Status DrainTopics() {
     absl::Status first_error;
     while (!pending_.empty()) {
       auto [topic, p] = pending_.front();
@@ -175,6 +227,9 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
         config_.deserialization_errors() == DeserializationErrorHandling::kContinue
             ? internal::DeserializationErrorPolicy::kContinue
             : internal::DeserializationErrorPolicy::kFail;
+    options.state_dir = state_dir_;
+    options.rocksdb_budget = budget_;
+    options.cache = &cache_;
     absl::StatusOr<std::unique_ptr<Task>> task =
         Task::Create(id, topology_.compiled(), *this, options, &metrics_);
     if (!task.ok()) return task.status();
@@ -190,7 +245,73 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
   std::deque<std::pair<std::string, int32_t>> pending_;
   std::vector<RawRecord> batch_;
   internal::TaskMetrics metrics_;
+  std::string state_dir_;
+  std::shared_ptr<internal::RocksDbBudget> budget_;
+  internal::CacheBudget cache_;
+  friend class DriverStoreReader;
 };
+
+// Reads a store across the driver's tasks, on the caller's thread (which owns them).
+class DriverStoreReader final : public internal::StoreReader {
+ public:
+  DriverStoreReader(std::string name, std::map<TaskId, std::unique_ptr<Task>>& tasks)
+      : name_(std::move(name)), tasks_(tasks) {}
+
+  const std::string& name() const override { return name_; }
+
+  absl::StatusOr<std::optional<std::string>> Get(std::string_view key) override {
+    std::string value;
+    for (auto& [id, task] : tasks_) {
+      internal::KeyValueBytesStore* store = task->GetStore(name_);
+      if (store == nullptr) continue;
+      bool found = false;
+      if (absl::Status s = store->Get(key, &value, &found); !s.ok()) return s;
+      if (found) return std::optional<std::string>(std::move(value));
+    }
+    return std::optional<std::string>();
+  }
+
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Range(
+      std::optional<std::string_view> from, std::optional<std::string_view> to) override {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (auto& [id, task] : tasks_) {
+      internal::KeyValueBytesStore* store = task->GetStore(name_);
+      if (store == nullptr) continue;
+      absl::StatusOr<std::unique_ptr<internal::StoreIterator>> it = store->Range(from, to);
+      if (!it.ok()) return it.status();
+      for (; (*it)->Valid(); (*it)->Next()) {
+        out.emplace_back(std::string((*it)->key()), std::string((*it)->value()));
+      }
+      if (absl::Status s = (*it)->status(); !s.ok()) return s;
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  absl::StatusOr<uint64_t> ApproximateNumEntries() override {
+    uint64_t n = 0;
+    for (auto& [id, task] : tasks_) {
+      internal::KeyValueBytesStore* store = task->GetStore(name_);
+      if (store == nullptr) continue;
+      absl::StatusOr<uint64_t> count = store->ApproximateNumEntries();
+      if (!count.ok()) return count.status();
+      n += *count;
+    }
+    return n;
+  }
+
+ private:
+  std::string name_;
+  std::map<TaskId, std::unique_ptr<Task>>& tasks_;
+};
+
+absl::StatusOr<std::shared_ptr<internal::StoreReader>> TopologyTestDriver::Impl::OpenStoreReader(
+    const std::string& name) {
+  if (topology_.compiled().FindStore(name) == nullptr) {
+    return absl::NotFoundError(Cat("the topology has no state store named '", name, "'"));
+  }
+  return std::shared_ptr<internal::StoreReader>(new DriverStoreReader(name, tasks_));
+}
 
 absl::StatusOr<std::unique_ptr<TopologyTestDriver>> TopologyTestDriver::Create(
     const Topology& topology, Options options, std::map<std::string, std::string> config) {
@@ -207,7 +328,17 @@ absl::StatusOr<std::unique_ptr<TopologyTestDriver>> TopologyTestDriver::Create(
     }
   }
   const int64_t start = options.start_timestamp_ms;
-  auto impl = std::make_unique<Impl>(topology, std::move(options), std::move(*parsed));
+  std::string state_dir;
+  if (!topology.compiled().stores.empty()) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "sluice-test-driver-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      return absl::UnavailableError(Cat("TopologyTestDriver: cannot create a state directory "
+                                        "under ", std::filesystem::temp_directory_path().string()));
+    }
+    state_dir = pattern;
+  }
+  auto impl = std::make_unique<Impl>(topology, std::move(options), std::move(*parsed),
+                                     std::move(state_dir));
   return std::unique_ptr<TopologyTestDriver>(new TopologyTestDriver(std::move(impl), start));
 }
 
@@ -233,5 +364,10 @@ int32_t TopologyTestDriver::PartitionCount(const std::string& topic) const {
   return impl_->Partitions(topic);
 }
 uint64_t TopologyTestDriver::skipped_records() const { return impl_->skipped(); }
+const std::string& TopologyTestDriver::state_dir() const { return impl_->state_dir(); }
+absl::StatusOr<std::shared_ptr<internal::StoreReader>> TopologyTestDriver::OpenStoreReader(
+    const std::string& name) {
+  return impl_->OpenStoreReader(name);
+}
 
 }  // namespace sluice

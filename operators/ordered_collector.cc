@@ -6,6 +6,8 @@
 namespace sluice::internal {
 
 absl::Status OrderedCollector::Send(const OutRecord& r) {
+  // A changelog's order is the order of the store's writes: not held.
+  if (r.changelog) return target_.Send(r);
   Held h;
   auto append = [this](std::string_view s) {
     size_t at = arena_.size();

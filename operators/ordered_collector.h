@@ -20,6 +20,9 @@ class OrderedCollector final : public RecordCollector {
   absl::StatusOr<int32_t> PartitionCount(std::string_view topic) override {
     return target_.PartitionCount(topic);
   }
+  int64_t ChangelogEnd(std::string_view topic, int32_t partition) override {
+    return target_.ChangelogEnd(topic, partition);
+  }
 
   // Forwards the held records in input order; on error, the rest are dropped with the
   // batch (the task fails and its input is processed again from the last commit).

@@ -33,6 +33,7 @@ absl::StatusOr<std::unique_ptr<ProcessorGraph>> ProcessorGraph::Create(
       }
     }
     if (node.needs_flush) graph->flush_order_.push_back(instance.get());
+    graph->needs_flush_.push_back(node.needs_flush);
     by_id[id] = instance.get();
     graph->nodes_.push_back(std::move(instance));
   }
@@ -55,6 +56,18 @@ void ProcessorGraph::Process(std::span<const RawRecord> records, const BatchCont
     for (NodeInstance* node : flush_order_) node->Flush();
   } catch (...) {
     // Nothing of a failed batch may surface in the next one.
+    for (NodeInstance* node : flush_order_) node->Reset();
+    throw;
+  }
+}
+
+void ProcessorGraph::FlushCaches() {
+  try {
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      nodes_[i]->FlushCache();
+      if (needs_flush_[i]) nodes_[i]->Flush();
+    }
+  } catch (...) {
     for (NodeInstance* node : flush_order_) node->Reset();
     throw;
   }

@@ -29,10 +29,15 @@ class ProcessorGraph {
   // merge nodes in topological order. Throws TaskFailure or whatever user code throws.
   void Process(std::span<const RawRecord> records, const BatchContext& context);
 
+  // At commit: every node, in topological order, lets its store caches write down and
+  // forwards what they emit; merge nodes then emit what reached them.
+  void FlushCaches();
+
  private:
   std::vector<std::unique_ptr<NodeInstance>> nodes_;
   absl::flat_hash_map<std::string, SourceInput*, StringHash, StringEq> sources_;
   std::vector<NodeInstance*> flush_order_;
+  std::vector<bool> needs_flush_;  // per node in nodes_
 };
 
 }  // namespace sluice::internal

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake make pkg-config ccache
-  librdkafka-dev libabsl-dev libtbb-dev nlohmann-json3-dev
+  librdkafka-dev librocksdb-dev libabsl-dev libtbb-dev nlohmann-json3-dev
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   kcat python3-kafka

@@ -113,6 +113,15 @@ absl::StatusOr<StreamsConfig> StreamsConfig::Create(
       c.replication_factor_ = static_cast<int>(*v);
     } else if (key == kClientId) {
       c.client_id_ = value;
+    } else if (key == kCacheMaxBytesBuffering) {
+      absl::StatusOr<int64_t> v = ParseInt(key, value, 0, std::numeric_limits<int64_t>::max());
+      if (!v.ok()) return v.status();
+      c.cache_max_bytes_ = *v;
+    } else if (key == kRocksDbMemoryBudget) {
+      absl::StatusOr<int64_t> v =
+          ParseInt(key, value, 1 << 20, std::numeric_limits<int64_t>::max());
+      if (!v.ok()) return v.status();
+      c.rocksdb_memory_budget_ = *v;
     } else {
       bool prefixed = false;
       for (size_t i = 0; i < std::size(kPrefixes); ++i) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "sluice/streams_builder.h"
+#include "src/log.h"
 
 namespace sluice {
 namespace internal {
@@ -29,6 +30,24 @@ int GraphBuilder::Add(GraphNode node) {
   }
   nodes_.push_back(std::move(node));
   return nodes_.back().id;
+}
+
+void GraphBuilder::AddStore(StoreSpec spec) {
+  for (const StoreSpec& s : stores_) {
+    if (s.name == spec.name) {
+      errors_.push_back(internal::Cat("two state stores are named '", spec.name,
+                                      "'; names given with Materialized must be unique"));
+      return;
+    }
+  }
+  stores_.push_back(std::move(spec));
+}
+
+const StoreSpec* CompiledTopology::FindStore(std::string_view name) const {
+  for (const StoreSpec& s : stores) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
 }
 
 int CompiledTopology::SubtopologyOf(const std::string& topic) const {
@@ -57,6 +76,7 @@ absl::StatusOr<Topology> StreamsBuilder::Build() {
   auto compiled = std::make_shared<internal::CompiledTopology>();
   std::vector<std::string> errors = graph_->errors();
   compiled->nodes = graph_->nodes();
+  compiled->stores = graph_->stores();
   const std::vector<GraphNode>& nodes = compiled->nodes;
   if (nodes.empty()) {
     return absl::InvalidArgumentError(
@@ -88,11 +108,25 @@ absl::StatusOr<Topology> StreamsBuilder::Build() {
     return absl::InvalidArgumentError(internal::Cat("invalid topology: ", absl::StrJoin(errors, "; ")));
   }
 
-  // Sub-topologies: the connected components of the graph.
+  // Sub-topologies: the connected components of the graph, where nodes that share a
+  // store are connected too.
   std::vector<int> parent(nodes.size());
   std::iota(parent.begin(), parent.end(), 0);
+  std::map<std::string, int> store_user;
   for (const GraphNode& n : nodes) {
     for (int p : n.parents) parent[internal::Find(parent, n.id)] = internal::Find(parent, p);
+    for (const std::string& store : n.stores) {
+      if (compiled->FindStore(store) == nullptr) {
+        errors.push_back(internal::Cat("node '", n.name, "' uses state store '", store,
+                                       "', which was never added"));
+        continue;
+      }
+      auto [it, inserted] = store_user.emplace(store, n.id);
+      if (!inserted) parent[internal::Find(parent, n.id)] = internal::Find(parent, it->second);
+    }
+  }
+  if (!errors.empty()) {
+    return absl::InvalidArgumentError(internal::Cat("invalid topology: ", absl::StrJoin(errors, "; ")));
   }
   std::map<int, int> root_to_id;  // components numbered by their first node
   for (const GraphNode& n : nodes) {
@@ -114,8 +148,35 @@ absl::StatusOr<Topology> StreamsBuilder::Build() {
     if (n.kind == NodeKind::kSink) {
       ++s.sink_count;
       if (n.internal_topic) {
-        compiled->internal_topics.push_back({n.topics.at(0), it->second, n.partitions});
+        internal::InternalTopic topic;
+        topic.name = n.topics.at(0);
+        topic.source_subtopology = it->second;
+        topic.partitions = n.partitions;
+        compiled->internal_topics.push_back(std::move(topic));
       }
+    }
+    for (const std::string& store : n.stores) {
+      if (std::find(s.stores.begin(), s.stores.end(), store) == s.stores.end()) {
+        s.stores.push_back(store);
+      }
+    }
+  }
+  // Changelog topics, after the repartition topics whose partition counts they may need.
+  for (const internal::Subtopology& s : compiled->subtopologies) {
+    for (const std::string& name : s.stores) {
+      const internal::StoreSpec* store = compiled->FindStore(name);
+      if (!store->logging) continue;
+      internal::InternalTopic topic;
+      topic.name = name + "-changelog";
+      topic.source_subtopology = s.id;
+      topic.changelog = true;
+      topic.configs = store->changelog_configs;
+      compiled->internal_topics.push_back(std::move(topic));
+    }
+  }
+  for (const internal::StoreSpec& store : compiled->stores) {
+    if (!store_user.contains(store.name)) {
+      internal::Log(internal::LogLevel::kWarn, "state store '", store.name, "' is not used by any processor");
     }
   }
   return Topology(std::move(compiled));
@@ -141,7 +202,8 @@ std::string Topology::Describe() const {
                           "])\n");
           break;
         case NodeKind::kProcessor:
-          out += internal::Cat("    Processor: ", n.name, " (stores: [])\n");
+          out += internal::Cat("    Processor: ", n.name, " (stores: [",
+                               absl::StrJoin(n.stores, ", "), "])\n");
           break;
         case NodeKind::kSink:
           if (n.topics.empty()) {

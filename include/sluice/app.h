@@ -62,6 +62,22 @@ enum class ExceptionResponse {
 };
 using UncaughtExceptionHandler = std::function<ExceptionResponse(const absl::Status& error)>;
 
+// Told how restoring a store from its changelog goes; called on worker threads, so it
+// must be thread-safe and quick. Kafka Streams' StateRestoreListener.
+class StateRestoreListener {
+ public:
+  virtual ~StateRestoreListener() = default;
+  // Restoring `store` of partition `partition` reads `changelog` from `start_offset` up to
+  // (not including) `end_offset`.
+  virtual void OnRestoreStart(const std::string& store, const std::string& changelog,
+                              int32_t partition, int64_t start_offset, int64_t end_offset) {}
+  virtual void OnBatchRestored(const std::string& store, const std::string& changelog,
+                               int32_t partition, int64_t batch_end_offset,
+                               uint64_t num_restored) {}
+  virtual void OnRestoreEnd(const std::string& store, const std::string& changelog,
+                            int32_t partition, uint64_t total_restored) {}
+};
+
 struct PartitionLag {
   std::string topic;
   int32_t partition = 0;
@@ -100,6 +116,7 @@ class App {
   // Set before Start().
   void SetStateListener(StateListener listener);
   void SetUncaughtExceptionHandler(UncaughtExceptionHandler handler);
+  void SetStateRestoreListener(std::shared_ptr<StateRestoreListener> listener);
 
   // Starts processing in the background; returns at once. Errors that come later
   // (unreachable brokers, a missing source topic) move the App to ERROR: see error().

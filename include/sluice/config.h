@@ -43,6 +43,10 @@ class StreamsConfig {
   static constexpr std::string_view kDefaultApiTimeoutMs = "default.api.timeout.ms";
   static constexpr std::string_view kReplicationFactor = "replication.factor";
   static constexpr std::string_view kClientId = "client.id";
+  // State: the record cache of all stream threads together, and the memory of all
+  // RocksDB stores of the process (block cache, index/filter blocks and memtables).
+  static constexpr std::string_view kCacheMaxBytesBuffering = "cache.max.bytes.buffering";
+  static constexpr std::string_view kRocksDbMemoryBudget = "rocksdb.memory.budget.bytes";
 
   static absl::StatusOr<StreamsConfig> Create(const std::map<std::string, std::string>& props);
 
@@ -59,6 +63,8 @@ class StreamsConfig {
   int64_t default_api_timeout_ms() const { return api_timeout_ms_; }
   int replication_factor() const { return replication_factor_; }
   const std::string& client_id() const { return client_id_; }
+  int64_t cache_max_bytes_buffering() const { return cache_max_bytes_; }
+  int64_t rocksdb_memory_budget() const { return rocksdb_memory_budget_; }
 
   // librdkafka properties for one client: the un-prefixed pass-through keys, then the
   // client's prefixed keys (which win). Each entry is (user-facing key, librdkafka key,
@@ -88,6 +94,8 @@ class StreamsConfig {
   int64_t api_timeout_ms_ = 60000;
   int replication_factor_ = -1;
   std::string client_id_;
+  int64_t cache_max_bytes_ = 10 * 1024 * 1024;  // Kafka Streams' default
+  int64_t rocksdb_memory_budget_ = 64 * 1024 * 1024;
   std::vector<ClientProperty> common_;
   std::map<ClientKind, std::vector<ClientProperty>> prefixed_;
 };

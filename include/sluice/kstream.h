@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ranges>
 #include <string>
 #include <string_view>
@@ -26,8 +27,10 @@
 
 #include "sluice/internal/graph.h"
 #include "sluice/internal/source_sink.h"
+#include "sluice/internal/stateful.h"
 #include "sluice/internal/stateless.h"
 #include "sluice/key_value.h"
+#include "sluice/materialized.h"
 #include "sluice/named.h"
 #include "sluice/record_context.h"
 #include "sluice/serde.h"
@@ -38,6 +41,10 @@ template <class K, class V>
 class KStream;
 template <class K, class V>
 class BranchedKStream;
+template <class K, class V>
+class KGroupedStream;
+template <class K, class V>
+class KTable;
 
 // The shapes of user functions, usable in static_assert and requires-clauses.
 template <class P, class K, class V>
@@ -71,6 +78,15 @@ struct ValueMapperResult<F, K, V> {
 };
 template <class F, class K, class V>
 using ValueMapperResultT = std::remove_cvref_t<typename ValueMapperResult<F, K, V>::type>;
+
+template <class T>
+struct UnwrapOptional {
+  using type = T;
+};
+template <class T>
+struct UnwrapOptional<std::optional<T>> {
+  using type = T;
+};
 
 template <class R>
 using RangeElementT = std::remove_cvref_t<std::ranges::range_reference_t<R>>;
@@ -157,7 +173,7 @@ class KStream {
     using V2 = typename internal::KeyValueTraits<R>::Value;
     return Add<K2, V2>("KSTREAM-MAP-", named, [mapper](internal::TaskServices&) {
       return std::make_unique<internal::MapNode<K, V, K2, V2, F>>(mapper);
-    });
+    }, /*key_changing=*/true);
   }
 
   // A new value per record: mapper(value) or mapper(key, value).
@@ -182,7 +198,7 @@ class KStream {
     using K2 = std::remove_cvref_t<std::invoke_result_t<F&, const K&, const V&>>;
     return Add<K2, V>("KSTREAM-KEY-SELECT-", named, [selector](internal::TaskServices&) {
       return std::make_unique<internal::SelectKeyNode<K, V, K2, F>>(selector);
-    });
+    }, /*key_changing=*/true);
   }
 
   // Zero or more records per record: mapper(key, value) returns a range of KeyValue/pair.
@@ -197,7 +213,7 @@ class KStream {
     using V2 = typename internal::KeyValueTraits<E>::Value;
     return Add<K2, V2>("KSTREAM-FLATMAP-", named, [mapper](internal::TaskServices&) {
       return std::make_unique<internal::FlatMapNode<K, V, K2, V2, F>>(mapper);
-    });
+    }, /*key_changing=*/true);
   }
 
   // Zero or more values per record, each keeping the record's key: mapper(value) or
@@ -248,7 +264,8 @@ class KStream {
     node.factory = [](internal::TaskServices&) {
       return std::make_unique<internal::MergeNode<K, V>>();
     };
-    return KStream(graph_, graph_->Add(std::move(node)));
+    return KStream(graph_, graph_->Add(std::move(node)),
+                   repartition_required_ || other.repartition_required_);
   }
 
   // Writes the stream to `topic` with the default serdes of K and V.
@@ -260,14 +277,30 @@ class KStream {
                              named.name().value_or("")));
   }
 
-  // Writes the stream to `topic`.
+  // Writes the stream to `topic`. A stream of std::optional<T> (a table's updates) may
+  // be written with a serde of T: nullopt becomes a tombstone.
   template <Serde KS, Serde VS>
   void To(std::string topic, const Produced<KS, VS>& produced) const {
     static_assert(std::is_same_v<typename KS::Type, K>,
                   "KStream::To: the key serde of Produced does not serialize this stream's K");
-    static_assert(std::is_same_v<typename VS::Type, V>,
-                  "KStream::To: the value serde of Produced does not serialize this stream's V");
-    AddSink(std::move(topic), {}, produced, false, std::nullopt);
+    if constexpr (!std::is_same_v<typename VS::Type, V> &&
+                  std::is_same_v<std::optional<typename VS::Type>, V> && !NullableSerde<VS>) {
+      Produced<KS, Nullable<VS>> nullable(produced.key_serde(), Nullable<VS>(produced.value_serde()));
+      if (produced.name()) nullable = nullable.WithName(*produced.name());
+      if (produced.partitioner()) {
+        // A tombstone goes where the key's records go: the partitioner sees a default value.
+        nullable = nullable.WithStreamPartitioner(
+            [p = produced.partitioner()](std::string_view t, const K& key, const V& value,
+                                         int32_t n) {
+              return p(t, key, value ? *value : typename VS::Type{}, n);
+            });
+      }
+      AddSink(std::move(topic), {}, nullable, false, std::nullopt);
+    } else {
+      static_assert(std::is_same_v<typename VS::Type, V>,
+                    "KStream::To: the value serde of Produced does not serialize this stream's V");
+      AddSink(std::move(topic), {}, produced, false, std::nullopt);
+    }
   }
 
   // Writes each record to the topic extractor(key, value, context) names.
@@ -314,10 +347,89 @@ class KStream {
     return KStream(graph_, graph_->Add(std::move(source)));
   }
 
+  // Groups the records by their key, for an aggregation. If the key changed upstream
+  // (Map, SelectKey, FlatMap), the records go through a repartition topic first, written
+  // with the default serdes of K and V, or those of `grouped`.
+  KGroupedStream<K, V> GroupByKey() const {
+    if (!repartition_required_) return KGroupedStream<K, V>(graph_, node_, {}, std::nullopt);
+    static_assert(HasDefaultSerde<K> && HasDefaultSerde<V>,
+                  "KStream::GroupByKey: K or V has no default serde for the repartition topic; "
+                  "pass Grouped<KeySerde, ValueSerde>()");
+    return GroupByKey(Grouped<DefaultSerdeFor<K>, DefaultSerdeFor<V>>());
+  }
+  template <Serde KS, Serde VS>
+  KGroupedStream<K, V> GroupByKey(const Grouped<KS, VS>& grouped) const {
+    static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, V>,
+                  "KStream::GroupByKey: the serdes of Grouped do not match this stream's K and V");
+    std::function<int(const std::string&)> repartition;
+    if (repartition_required_) {
+      repartition = [self = *this, grouped](const std::string& base) {
+        return self.Repartition(Repartitioned<KS, VS>(grouped.key_serde(), grouped.value_serde())
+                                    .WithName(base))
+            .node_id();
+      };
+    }
+    return KGroupedStream<K, V>(graph_, node_, std::move(repartition), grouped.name());
+  }
+
+  // Groups the records by selector(key, value): SelectKey, then GroupByKey (which
+  // repartitions by the new key).
+  template <class F>
+  auto GroupBy(F selector, const Named& named = {}) const {
+    return SelectKey(std::move(selector), named).GroupByKey();
+  }
+  template <class F, Serde KS, Serde VS>
+  auto GroupBy(F selector, const Grouped<KS, VS>& grouped) const {
+    return SelectKey(std::move(selector)).GroupByKey(grouped);
+  }
+
+  // The stream as a table: each record upserts its key. A stream of std::optional<T>
+  // becomes a table of T where nullopt deletes the key.
+  auto ToTable(const Named& named = {}) const {
+    using T = typename internal::UnwrapOptional<V>::type;
+    static_assert(HasDefaultSerde<K> && HasDefaultSerde<T>,
+                  "KStream::ToTable: K or V has no default serde; pass "
+                  "Materialized<KeySerde, ValueSerde>()");
+    return ToTable(named, Materialized<DefaultSerdeFor<K>, DefaultSerdeFor<T>>());
+  }
+  template <Serde KS, Serde VS>
+  KTable<K, typename VS::Type> ToTable(const Named& named,
+                                       const Materialized<KS, VS>& materialized) const {
+    static_assert(std::is_same_v<typename KS::Type, K> &&
+                      std::is_same_v<typename VS::Type, typename internal::UnwrapOptional<V>::type>,
+                  "KStream::ToTable: the serdes of Materialized do not match this stream's K and V");
+    const std::string store = materialized.name()
+                                  ? *materialized.name()
+                                  : graph_->NextName("KSTREAM-TOTABLE-STATE-STORE-");
+    int parent = node_;
+    if (repartition_required_) {
+      if constexpr (HasDefaultSerde<V>) {
+        parent = Repartition(Repartitioned<KS, DefaultSerdeFor<V>>(materialized.key_serde(), {})
+                                 .WithName(store))
+                     .node_id();
+      } else {
+        static_assert(HasDefaultSerde<V>,
+                      "KStream::ToTable after a key change needs a default serde for V");
+      }
+    }
+    graph_->AddStore(materialized.Spec(store));
+    internal::GraphNode node;
+    node.name = NameFor("KSTREAM-TOTABLE-", named);
+    node.parents = {parent};
+    node.stores = {store};
+    node.factory = [store, ks = materialized.key_serde(),
+                    vs = materialized.value_serde()](internal::TaskServices& services) {
+      return std::make_unique<internal::ToTableNode<V, KS, VS>>(store, ks, vs, services);
+    };
+    return KTable<K, typename VS::Type>(graph_, graph_->Add(std::move(node)), store);
+  }
+
   // For the DSL's own use.
-  KStream(std::shared_ptr<internal::GraphBuilder> graph, int node)
-      : graph_(std::move(graph)), node_(node) {}
+  KStream(std::shared_ptr<internal::GraphBuilder> graph, int node, bool repartition_required = false)
+      : graph_(std::move(graph)), node_(node), repartition_required_(repartition_required) {}
   int node_id() const { return node_; }
+  // True when the key changed since the stream was last read from a topic.
+  bool repartition_required() const { return repartition_required_; }
   const std::shared_ptr<internal::GraphBuilder>& graph() const { return graph_; }
 
  private:
@@ -329,13 +441,14 @@ class KStream {
   }
 
   template <class K2, class V2>
-  KStream<K2, V2> Add(std::string_view prefix, const Named& named,
-                      internal::NodeFactory factory) const {
+  KStream<K2, V2> Add(std::string_view prefix, const Named& named, internal::NodeFactory factory,
+                      bool key_changing = false) const {
     internal::GraphNode node;
     node.name = NameFor(prefix, named);
     node.parents = {node_};
     node.factory = std::move(factory);
-    return KStream<K2, V2>(graph_, graph_->Add(std::move(node)));
+    return KStream<K2, V2>(graph_, graph_->Add(std::move(node)),
+                           repartition_required_ || key_changing);
   }
 
   template <Serde KS, Serde VS>
@@ -360,6 +473,7 @@ class KStream {
 
   std::shared_ptr<internal::GraphBuilder> graph_;
   int node_;
+  bool repartition_required_ = false;
 };
 
 // The branches of a split. Each record goes to the first branch whose predicate matches;
@@ -431,3 +545,5 @@ BranchedKStream<K, V> KStream<K, V>::Split(const Named& named) const {
 }
 
 }  // namespace sluice
+
+#include "sluice/ktable.h"  // KGroupedStream, KTable: complete the stateful operators

@@ -14,6 +14,8 @@
 #include "absl/status/statusor.h"
 #include "sluice/internal/graph.h"
 #include "sluice/kstream.h"
+#include "sluice/ktable.h"
+#include "sluice/materialized.h"
 #include "sluice/named.h"
 #include "sluice/serde.h"
 #include "sluice/topology.h"
@@ -52,6 +54,43 @@ class StreamsBuilder {
                   "StreamsBuilder::Stream<K, V>: K or V has no default serde; pass "
                   "Consumed<KeySerde, ValueSerde>() instead");
     return Stream(std::move(topic), Consumed<DefaultSerdeFor<K>, DefaultSerdeFor<V>>());
+  }
+
+  // A table of the records of `topic`: each record upserts its key, a null value (a
+  // tombstone) deletes it. The table is materialized in a store named by `materialized`
+  // (default: "<topic>-STATE-STORE-<n>").
+  template <Serde KS, Serde VS>
+  KTable<typename KS::Type, typename VS::Type> Table(std::string topic,
+                                                     const Consumed<KS, VS>& consumed) {
+    return Table(std::move(topic), consumed,
+                 Materialized<KS, VS>(consumed.key_serde(), consumed.value_serde()));
+  }
+  template <Serde KS, Serde VS>
+  KTable<typename KS::Type, typename VS::Type> Table(std::string topic,
+                                                     const Consumed<KS, VS>& consumed,
+                                                     const Materialized<KS, VS>& materialized) {
+    const std::string store = materialized.name()
+                                  ? *materialized.name()
+                                  : graph_->NextName(topic + "-STATE-STORE-");
+    graph_->AddStore(materialized.Spec(store));
+    internal::GraphNode node;
+    node.kind = internal::NodeKind::kSource;
+    node.name = consumed.name() ? *consumed.name() : graph_->NextName("KTABLE-SOURCE-");
+    node.topics = {std::move(topic)};
+    node.stores = {store};
+    node.factory = [store, ks = materialized.key_serde(),
+                    vs = materialized.value_serde()](internal::TaskServices& services) {
+      return std::make_unique<internal::TableSourceNode<KS, VS>>(store, ks, vs, services);
+    };
+    return KTable<typename KS::Type, typename VS::Type>(graph_, graph_->Add(std::move(node)), store);
+  }
+
+  template <class K, class V>
+  KTable<K, V> Table(std::string topic) {
+    static_assert(HasDefaultSerde<K> && HasDefaultSerde<V>,
+                  "StreamsBuilder::Table<K, V>: K or V has no default serde; pass "
+                  "Consumed<KeySerde, ValueSerde>() instead");
+    return Table(std::move(topic), Consumed<DefaultSerdeFor<K>, DefaultSerdeFor<V>>());
   }
 
   // Compiles the graph: sub-topologies, internal topics, checks (duplicate names, a topic

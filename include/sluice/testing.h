@@ -27,6 +27,7 @@
 #include "sluice/internal/str.h"
 #include "sluice/key_value.h"
 #include "sluice/serde.h"
+#include "sluice/state.h"
 #include "sluice/topology.h"
 
 namespace sluice {
@@ -113,8 +114,26 @@ class TopologyTestDriver {
   size_t QueueSize(const std::string& topic) const;
 
   int32_t PartitionCount(const std::string& topic) const;
+
+  // The state store `name` as every task of the driver holds it (uncommitted changes
+  // included: the driver commits after each Pipe call). NotFound if the topology has no
+  // such store.
+  template <Serde KS, Serde VS>
+  absl::StatusOr<ReadOnlyKeyValueStore<KS, VS>> GetKeyValueStore(const std::string& name,
+                                                                  KS key_serde = {},
+                                                                  VS value_serde = {}) {
+    absl::StatusOr<std::shared_ptr<internal::StoreReader>> reader = OpenStoreReader(name);
+    if (!reader.ok()) return reader.status();
+    return ReadOnlyKeyValueStore<KS, VS>(std::move(*reader), std::move(key_serde),
+                                         std::move(value_serde));
+  }
+  // The directory the driver keeps its persistent stores in (deleted with the driver).
+  const std::string& state_dir() const;
   // Records skipped under `default.deserialization.exception.handler=continue`.
   uint64_t skipped_records() const;
+  // For GetKeyValueStore.
+  absl::StatusOr<std::shared_ptr<internal::StoreReader>> OpenStoreReader(const std::string& name);
+
   // Moves the driver's wall clock (used by wall-clock punctuation).
   void AdvanceWallClockTime(int64_t ms) { wall_clock_ms_ += ms; }
   int64_t wall_clock_ms() const { return wall_clock_ms_; }

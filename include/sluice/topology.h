@@ -7,7 +7,9 @@
 //   std::cout << topology->Describe();
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string_view>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,12 +26,17 @@ struct Subtopology {
   std::vector<std::string> source_topics;  // topology names (internal ones unprefixed)
   std::vector<bool> source_internal;
   int sink_count = 0;
+  std::vector<std::string> stores;  // names of the stores its nodes use
 };
 
 struct InternalTopic {
-  std::string name;  // unprefixed: "<name>-repartition"
-  int source_subtopology = -1;  // the sub-topology whose sink writes it
+  std::string name;  // unprefixed: "<name>-repartition" or "<store>-changelog"
+  // Repartition topic: the sub-topology whose sink writes it. Changelog: the sub-topology
+  // whose tasks own the store (its partition count is that sub-topology's).
+  int source_subtopology = -1;
   std::optional<int32_t> partitions;
+  bool changelog = false;
+  std::map<std::string, std::string> configs;  // topic configs on creation
 };
 
 // What the engine and the test driver need of a topology. Immutable once built.
@@ -37,8 +44,10 @@ struct CompiledTopology {
   std::vector<GraphNode> nodes;
   std::vector<Subtopology> subtopologies;
   std::vector<InternalTopic> internal_topics;
+  std::vector<StoreSpec> stores;
   // Every source topic's sub-topology.
   int SubtopologyOf(const std::string& topic) const;
+  const StoreSpec* FindStore(std::string_view name) const;
 };
 
 }  // namespace internal

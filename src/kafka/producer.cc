@@ -1,5 +1,6 @@
 #include "src/kafka/producer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -8,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 
 namespace sluice::internal {
+
+const char Producer::kTrackOffset = 0;
 
 absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(
     const KafkaProperties& props, ProducerOptions options) {
@@ -41,6 +44,10 @@ void Producer::DeliveryCallback(rd_kafka_t* rk, const rd_kafka_message_t* msg,
   auto* self = static_cast<Producer*>(opaque);
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     self->acked_.fetch_add(1, std::memory_order_relaxed);
+    if (msg->_private == &kTrackOffset) {
+      int64_t& end = self->tracked_ends_[{msg->rkt, msg->partition}];
+      end = std::max(end, msg->offset + 1);
+    }
     return;
   }
   self->failed_.fetch_add(1, std::memory_order_relaxed);
@@ -83,7 +90,8 @@ absl::Status Producer::Produce(std::string_view topic, int32_t partition,
                                const void* key, size_t key_len,
                                const void* value, size_t value_len,
                                int64_t timestamp_ms,
-                               const rd_kafka_headers_t* headers) {
+                               const rd_kafka_headers_t* headers,
+                               bool track_offset) {
   absl::StatusOr<rd_kafka_topic_t*> rkt = Topic(topic);
   if (!rkt.ok()) return rkt.status();
   // librdkafka takes ownership of the headers only when the call succeeds.
@@ -106,6 +114,7 @@ absl::Status Producer::Produce(std::string_view topic, int32_t partition,
                                                                 : kEmpty),
             value_len),
         RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_HEADERS(copy.get()),
+        RD_KAFKA_V_OPAQUE(track_offset ? const_cast<char*>(&kTrackOffset) : nullptr),
         RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       copy.release();  // now owned by the message
@@ -133,6 +142,13 @@ absl::Status Producer::Produce(std::string_view topic, int32_t partition,
     // Delivery reports free queue space; serving them is the only way out.
     rd_kafka_poll(rk_.get(), 10);
   }
+}
+
+int64_t Producer::TrackedEnd(std::string_view topic, int32_t partition) {
+  absl::StatusOr<rd_kafka_topic_t*> rkt = Topic(topic);
+  if (!rkt.ok()) return -1;
+  auto it = tracked_ends_.find({*rkt, partition});
+  return it == tracked_ends_.end() ? -1 : it->second;
 }
 
 void Producer::Poll(std::chrono::milliseconds timeout) {

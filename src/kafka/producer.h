@@ -70,11 +70,17 @@ class Producer {
   // `headers` (may be null) are copied. Key and value are copied too. While
   // the local queue is full this serves delivery reports and retries for up to
   // ProducerOptions::queue_full_timeout, then fails naming the topic.
+  // `track_offset`: remember the offset it is acknowledged at (see TrackedEnd).
   [[nodiscard]] absl::Status Produce(std::string_view topic, int32_t partition,
                                      const void* key, size_t key_len,
                                      const void* value, size_t value_len,
                                      int64_t timestamp_ms,
-                                     const rd_kafka_headers_t* headers);
+                                     const rd_kafka_headers_t* headers,
+                                     bool track_offset = false);
+
+  // One past the highest acknowledged offset of a tracked record of `topic`
+  // [`partition`], or -1 if none.
+  int64_t TrackedEnd(std::string_view topic, int32_t partition);
 
   // Serves delivery reports and errors for up to `timeout`.
   void Poll(std::chrono::milliseconds timeout);
@@ -131,6 +137,9 @@ class Producer {
   std::string last_topic_name_;
   rd_kafka_topic_t* last_topic_ = nullptr;
   absl::flat_hash_map<std::string, int> partition_counts_;
+  // Delivery reports run on the owner thread (inside Poll/Flush/Produce).
+  static const char kTrackOffset;
+  absl::flat_hash_map<std::pair<const rd_kafka_topic_t*, int32_t>, int64_t> tracked_ends_;
 
   std::atomic<int64_t> produced_{0};
   std::atomic<int64_t> acked_{0};

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,15 @@
 namespace sluice::internal {
 
 enum class NodeKind { kSource, kProcessor, kSink };
+
+// A state store of the topology (Materialized, or one the Processor API added).
+struct StoreSpec {
+  std::string name;
+  bool persistent = true;   // RocksDB, else in memory
+  bool logging = true;      // backed by <application.id>-<name>-changelog
+  bool caching = true;      // write-back cache in front
+  std::map<std::string, std::string> changelog_configs;  // topic configs on creation
+};
 
 using NodeFactory = std::function<std::unique_ptr<NodeInstance>(TaskServices&)>;
 
@@ -35,6 +45,8 @@ struct GraphNode {
   std::optional<int32_t> partitions;
   // Buffers records and emits them on Flush (merge).
   bool needs_flush = false;
+  // Names of the state stores the node uses.
+  std::vector<std::string> stores;
 };
 
 // Owns the graph while the DSL builds it. Shared by every handle of one StreamsBuilder.
@@ -47,12 +59,17 @@ class GraphBuilder {
   // a duplicate is remembered and reported by Build().
   int Add(GraphNode node);
 
+  // Registers a store; a second store of the same name is an error reported by Build().
+  void AddStore(StoreSpec spec);
+
   const std::vector<GraphNode>& nodes() const { return nodes_; }
+  const std::vector<StoreSpec>& stores() const { return stores_; }
   const std::vector<std::string>& errors() const { return errors_; }
   void AddError(std::string error) { errors_.push_back(std::move(error)); }
 
  private:
   std::vector<GraphNode> nodes_;
+  std::vector<StoreSpec> stores_;
   std::vector<std::string> errors_;
   int index_ = 0;
 };

@@ -28,6 +28,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "sluice/internal/state_store.h"
 
 namespace sluice::internal {
 
@@ -36,6 +37,7 @@ struct BatchContext {
   std::string_view topic;
   int32_t partition = -1;
   int32_t task_partition = -1;  // the partition number of the task processing it
+  uint32_t source_index = 0;    // the topic's index among the task's source topics
 };
 
 template <class K, class V>
@@ -72,6 +74,8 @@ class NodeInstance {
   virtual void Flush() {}
   // Forgets what the node buffered: the batch failed.
   virtual void Reset() {}
+  // At commit: lets the node's store caches write down and forwards what they emit.
+  virtual void FlushCache() {}
 };
 
 // A node that consumes typed batches of (K, V).
@@ -185,6 +189,10 @@ struct OutRecord {
   int64_t timestamp = 0;
   const void* headers = nullptr;
   uint32_t seq = 0;
+  // A changelog record: `positions` goes into the `sluice.pos` header, and the
+  // collector remembers the offset it was acknowledged at (see ChangelogEnd).
+  bool changelog = false;
+  std::string_view positions;
 };
 
 // Where sinks send records: a Kafka producer in the engine, in-memory topics in the test
@@ -196,7 +204,13 @@ class RecordCollector {
   virtual absl::Status Send(const OutRecord& record) = 0;
   // Number of partitions of `topic`, needed to partition by key.
   virtual absl::StatusOr<int32_t> PartitionCount(std::string_view topic) = 0;
+  // One past the offset of the last changelog record of `topic` [`partition`] that was
+  // acknowledged, or -1 if none was since this collector was created.
+  virtual int64_t ChangelogEnd(std::string_view topic, int32_t partition) = 0;
 };
+
+// The header that carries a changelog record's positions.
+inline constexpr std::string_view kPositionHeader = "sluice.pos";
 
 enum class DeserializationErrorPolicy { kFail, kContinue };
 
@@ -212,6 +226,10 @@ class TaskServices {
   // The Kafka topic name for a topology topic name: internal topics get the
   // application id as a prefix.
   virtual std::string ResolveTopic(std::string_view name, bool internal) const = 0;
+  // The partition number of the task.
+  virtual int32_t partition() const = 0;
+  // The outermost layer of this task's store `name`, or nullptr if it has none.
+  virtual KeyValueBytesStore* GetStore(std::string_view name) = 0;
 };
 
 // A node that reads raw records of one or more source topics.

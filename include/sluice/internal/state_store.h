@@ -1,0 +1,127 @@
+// The byte-level state store interface every store layer implements, and the envelope
+// a store keeps per value (value bytes, timestamp, positions). See docs/state.md.
+//
+// A store instance belongs to one task and is used on that task's worker thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace sluice::internal {
+
+// Which input record of a task wrote a value: the index of the source topic among the
+// task's sources, the record's offset, and its index among the records that one input
+// record fanned out to on the way to the store.
+struct WritePosition {
+  uint32_t source = 0;
+  int64_t offset = -1;
+  uint32_t sub = 0;
+};
+
+// Per key: the last write position per source topic. Usually one entry.
+class PositionSet {
+ public:
+  // True if a write at `p` is already reflected: the entry of p.source is at or past it.
+  bool Covers(const WritePosition& p) const {
+    for (const WritePosition& e : entries_) {
+      if (e.source == p.source) {
+        return e.offset > p.offset || (e.offset == p.offset && e.sub >= p.sub);
+      }
+    }
+    return false;
+  }
+  // True if every entry of `other` is covered by this set.
+  bool CoversAll(const PositionSet& other) const {
+    for (const WritePosition& e : other.entries_) {
+      if (!Covers(e)) return false;
+    }
+    return !other.entries_.empty();
+  }
+  void Advance(const WritePosition& p) {
+    for (WritePosition& e : entries_) {
+      if (e.source == p.source) {
+        e = p;
+        return;
+      }
+    }
+    entries_.push_back(p);
+  }
+  bool empty() const { return entries_.empty(); }
+  void clear() { entries_.clear(); }
+  const std::vector<WritePosition>& entries() const { return entries_; }
+
+  // Appends the varint encoding (count, then source/offset/sub per entry).
+  void AppendTo(std::string* out) const;
+  // Parses what AppendTo wrote from the front of `in` and advances it.
+  bool ParseFrom(std::string_view* in);
+
+ private:
+  std::vector<WritePosition> entries_;
+};
+
+// What a store holds for one key: the encoded envelope is
+//   varint(zigzag(timestamp)) positions value-bytes
+struct StoredValue {
+  std::string_view value;
+  int64_t timestamp = 0;
+  PositionSet positions;
+};
+
+void EncodeStored(std::string_view value, int64_t timestamp, const PositionSet& positions,
+                  std::string* out);
+bool DecodeStored(std::string_view bytes, StoredValue* out);
+
+// Iterates keys in byte order. Views are valid until the next call.
+class StoreIterator {
+ public:
+  virtual ~StoreIterator() = default;
+  virtual bool Valid() const = 0;
+  virtual void Next() = 0;
+  virtual std::string_view key() const = 0;
+  virtual std::string_view value() const = 0;  // the envelope
+  // The error that ended the iteration early, if any.
+  virtual absl::Status status() const = 0;
+};
+
+// Notified of the writes a caching layer lets down (on flush and on eviction); DSL
+// stores forward them downstream as the table's updates.
+class CacheFlushListener {
+ public:
+  virtual ~CacheFlushListener() = default;
+  // `value` is the envelope, or nullopt for a delete.
+  virtual void OnFlush(std::string_view key, std::optional<std::string_view> value) = 0;
+};
+
+// A key-value store over bytes. Values are envelopes (see EncodeStored).
+class KeyValueBytesStore {
+ public:
+  virtual ~KeyValueBytesStore() = default;
+  virtual const std::string& name() const = 0;
+  // Sets *found and, when found, *value.
+  virtual absl::Status Get(std::string_view key, std::string* value, bool* found) = 0;
+  virtual absl::Status Put(std::string_view key, std::string_view value) = 0;
+  virtual absl::Status Delete(std::string_view key) = 0;
+  // Keys in [from, to): an absent bound is open.
+  virtual absl::StatusOr<std::unique_ptr<StoreIterator>> Range(
+      std::optional<std::string_view> from, std::optional<std::string_view> to) = 0;
+  virtual absl::StatusOr<uint64_t> ApproximateNumEntries() = 0;
+  // Writes down what this layer buffers (a cache's dirty entries).
+  virtual absl::Status Flush() = 0;
+  // Only caching layers use it; others ignore it.
+  virtual void SetFlushListener(CacheFlushListener* listener) {}
+  // True if writes wait in a cache (and reach the flush listener later).
+  virtual bool caching() const { return false; }
+};
+
+// The smallest string greater than every string starting with `prefix`, or nullopt if
+// there is none (the prefix is all 0xff bytes): the exclusive end of a prefix scan.
+std::optional<std::string> PrefixEnd(std::string_view prefix);
+
+}  // namespace sluice::internal

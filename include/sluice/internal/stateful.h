@@ -1,0 +1,522 @@
+// Typed stateful operators: stream aggregations (count, reduce, aggregate) and the nodes
+// that materialize a table (a table source, KStream::ToTable). Each writes its store
+// through the task's store layers and emits the table's updates as Change<V> records:
+// per record when the store has no cache, or when the cache lets an entry down (commit,
+// eviction) otherwise.
+//
+// Exactness (docs/state.md): each write records its position (source topic index,
+// offset, index among the records that offset fanned out to). A record whose position
+// the stored value already covers was applied before a crash or rebalance; it is not
+// applied again, and the current value is emitted instead (at-least-once may have lost
+// the first emission).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "sluice/internal/node.h"
+#include "sluice/internal/source_sink.h"
+#include "sluice/internal/state_store.h"
+#include "sluice/internal/str.h"
+#include "sluice/serde.h"
+
+namespace sluice {
+
+// An update of a table: the key's new value (nullopt: deleted) and, where known, the
+// value it replaces.
+template <class V>
+struct Change {
+  std::optional<V> new_value;
+  std::optional<V> old_value;
+  friend bool operator==(const Change&, const Change&) = default;
+};
+
+}  // namespace sluice
+
+namespace sluice::internal {
+
+template <class T>
+struct IsOptional : std::false_type {};
+template <class T>
+struct IsOptional<std::optional<T>> : std::true_type {};
+
+// The store `name` of the task, or a TaskFailure naming it.
+inline KeyValueBytesStore& RequireStore(TaskServices& services, std::string_view name) {
+  KeyValueBytesStore* store = services.GetStore(name);
+  if (store == nullptr) {
+    throw TaskFailure(absl::InternalError(Cat("state store '", name, "' is not in this task")));
+  }
+  return *store;
+}
+
+// Typed reads and writes of one store, reusing buffers between records.
+template <Serde KS, Serde VS>
+class TypedStore {
+ public:
+  using K = typename KS::Type;
+  using V = typename VS::Type;
+
+  TypedStore(KeyValueBytesStore& store, KS key_serde, VS value_serde)
+      : store_(store), key_serde_(std::move(key_serde)), value_serde_(std::move(value_serde)) {}
+
+  KeyValueBytesStore& bytes() { return store_; }
+  const std::string& name() const { return store_.name(); }
+
+  std::string_view KeyBytes(const K& key) {
+    std::string_view bytes = SerializeInto(key_serde_, key, key_buf_);
+    if (bytes.data() == nullptr) {
+      throw TaskFailure(absl::InvalidArgumentError(
+          Cat("state store '", name(), "': a null key cannot be stored")));
+    }
+    return bytes;
+  }
+
+  // Reads `key`; on success `out` views this object's buffer until the next call.
+  bool Lookup(std::string_view key, StoredValue* out) {
+    bool found = false;
+    Check(store_.Get(key, &get_buf_, &found), "reading");
+    if (!found) return false;
+    if (!DecodeStored(get_buf_, out)) {
+      throw TaskFailure(absl::DataLossError(
+          Cat("state store '", name(), "': a stored value has a malformed envelope")));
+    }
+    return true;
+  }
+
+  V DecodeValue(std::string_view bytes) {
+    V value{};
+    absl::Status s = value_serde_.Deserialize(bytes, value);
+    if (!s.ok()) {
+      throw TaskFailure(absl::DataLossError(
+          Cat("state store '", name(), "': a stored value does not deserialize: ", s.message())));
+    }
+    return value;
+  }
+
+  K DecodeKey(std::string_view bytes) {
+    K key{};
+    absl::Status s = key_serde_.Deserialize(bytes, key);
+    if (!s.ok()) {
+      throw TaskFailure(absl::DataLossError(
+          Cat("state store '", name(), "': a stored key does not deserialize: ", s.message())));
+    }
+    return key;
+  }
+
+  void Put(std::string_view key, const V& value, int64_t timestamp, const PositionSet& positions) {
+    std::string_view bytes = SerializeInto(value_serde_, value, value_buf_);
+    if (bytes.data() == nullptr) {
+      Delete(key);
+      return;
+    }
+    EncodeStored(bytes, timestamp, positions, &envelope_);
+    Check(store_.Put(key, envelope_), "writing");
+  }
+
+  void Delete(std::string_view key) { Check(store_.Delete(key), "deleting from"); }
+
+ private:
+  void Check(const absl::Status& s, std::string_view what) {
+    if (!s.ok()) {
+      throw TaskFailure(absl::Status(s.code(), Cat(what, " state store '", name(), "': ",
+                                                   s.message())));
+    }
+  }
+
+  KeyValueBytesStore& store_;
+  KS key_serde_;
+  VS value_serde_;
+  std::string key_buf_, value_buf_, get_buf_, envelope_;
+};
+
+// Counts the records that share one source offset on their way to a node, so that the
+// writes they cause have distinct positions.
+class PositionCounter {
+ public:
+  WritePosition Next(const BatchContext& context, int64_t offset) {
+    if (offset == last_offset_ && context.source_index == last_source_) {
+      ++sub_;
+    } else {
+      last_offset_ = offset;
+      last_source_ = context.source_index;
+      sub_ = 0;
+    }
+    return WritePosition{context.source_index, offset, sub_};
+  }
+  void Reset() { last_offset_ = -1; }
+
+ private:
+  int64_t last_offset_ = -1;
+  uint32_t last_source_ = 0;
+  uint32_t sub_ = 0;
+};
+
+// The part of a table-writing node that emits Change<V> records: per write without a
+// cache, on the cache's flushes with one.
+template <Serde KS, Serde VS>
+class ChangeEmitter : public CacheFlushListener {
+ public:
+  using K = typename KS::Type;
+  using V = typename VS::Type;
+
+  ChangeEmitter(TypedStore<KS, VS>& store, int32_t partition)
+      : store_(store), caching_(store.bytes().caching()) {
+    flush_context_.task_partition = partition;
+    flush_context_.partition = partition;
+    store.bytes().SetFlushListener(this);
+  }
+
+  bool caching() const { return caching_; }
+  Output<K, Change<V>>& out() { return out_; }
+
+  void Begin() { buffer_.Clear(); }
+  void Add(const K& key, std::optional<V> new_value, std::optional<V> old_value,
+           int64_t timestamp, int64_t offset, uint32_t seq) {
+    Record<K, Change<V>>& r = buffer_.Next();
+    r.key = key;
+    r.value.new_value = std::move(new_value);
+    r.value.old_value = std::move(old_value);
+    r.timestamp = timestamp;
+    r.offset = offset;
+    r.seq = seq;
+    r.headers = nullptr;
+  }
+  void End(const BatchContext* context) {
+    out_.Emit(buffer_.View(), true, context != nullptr ? context : &flush_context_);
+    buffer_.Clear();
+  }
+
+  // At commit: the cache writes down, and each entry it lets down is emitted.
+  void FlushStore() {
+    Begin();
+    absl::Status s = store_.bytes().Flush();
+    if (!s.ok()) throw TaskFailure(std::move(s));
+    End(nullptr);
+  }
+
+  // CacheFlushListener: an entry left the cache (commit or eviction).
+  void OnFlush(std::string_view key, std::optional<std::string_view> envelope) override {
+    std::optional<V> value;
+    int64_t timestamp = 0;
+    if (envelope) {
+      StoredValue stored;
+      if (!DecodeStored(*envelope, &stored)) {
+        throw TaskFailure(absl::DataLossError(
+            Cat("state store '", store_.name(), "': a cached value has a malformed envelope")));
+      }
+      value = store_.DecodeValue(stored.value);
+      timestamp = stored.timestamp;
+    }
+    Add(store_.DecodeKey(key), std::move(value), std::nullopt, timestamp, -1, 0);
+  }
+
+ private:
+  TypedStore<KS, VS>& store_;
+  bool caching_;
+  Output<K, Change<V>> out_;
+  RecordBuffer<K, Change<V>> buffer_;
+  BatchContext flush_context_;
+};
+
+// count / reduce / aggregate of a grouped stream. `Apply(key, value, current)` returns
+// the new aggregate (current is nullopt for a key seen for the first time).
+template <class V, Serde KS, Serde VAS, class Apply>
+class StreamAggregateNode final : public Input<typename KS::Type, V> {
+ public:
+  using K = typename KS::Type;
+  using VA = typename VAS::Type;
+
+  StreamAggregateNode(std::string_view store, KS ks, VAS vas, Apply apply,
+                      TaskServices& services)
+      : store_(RequireStore(services, store), std::move(ks), std::move(vas)),
+        emitter_(store_, services.partition()), apply_(std::move(apply)) {}
+
+  absl::Status AddChild(NodeInstance* child) override { return emitter_.out().Wire(child); }
+
+  void Process(const Batch<K, V>& batch) override {
+    emitter_.Begin();
+    StoredValue stored;
+    for (Record<K, V>* r : batch.records) {
+      // Kafka Streams' aggregations skip null keys and values.
+      if constexpr (IsOptional<K>::value) {
+        if (!r->key) continue;
+      }
+      if constexpr (IsOptional<V>::value) {
+        if (!r->value) continue;
+      }
+      const WritePosition position = counter_.Next(*batch.context, r->offset);
+      std::string_view key = store_.KeyBytes(r->key);
+      std::optional<VA> current;
+      int64_t timestamp = r->timestamp;
+      PositionSet positions;
+      if (store_.Lookup(key, &stored)) {
+        current = store_.DecodeValue(stored.value);
+        timestamp = std::max(timestamp, stored.timestamp);
+        positions = std::move(stored.positions);
+        if (positions.Covers(position)) {
+          // Applied before: emit what the store holds (unless the cache will).
+          if (!emitter_.caching()) {
+            emitter_.Add(r->key, current, current, stored.timestamp, r->offset, r->seq);
+          }
+          continue;
+        }
+      }
+      VA next = apply_(std::as_const(r->key), std::as_const(r->value), current);
+      positions.Advance(position);
+      store_.Put(key, next, timestamp, positions);
+      if (!emitter_.caching()) {
+        emitter_.Add(r->key, std::move(next), std::move(current), timestamp, r->offset, r->seq);
+      }
+    }
+    emitter_.End(batch.context);
+  }
+
+  void FlushCache() override { emitter_.FlushStore(); }
+  void Reset() override { counter_.Reset(); }
+
+ private:
+  TypedStore<KS, VAS> store_;
+  ChangeEmitter<KS, VAS> emitter_;
+  Apply apply_;
+  PositionCounter counter_;
+};
+
+// Writes (key, new value or delete) into a table's store and emits the change.
+template <Serde KS, Serde VS>
+class TableWriter {
+ public:
+  using K = typename KS::Type;
+  using V = typename VS::Type;
+
+  TableWriter(std::string_view store, KS ks, VS vs, TaskServices& services)
+      : store_(RequireStore(services, store), std::move(ks), std::move(vs)),
+        emitter_(store_, services.partition()) {}
+
+  ChangeEmitter<KS, VS>& emitter() { return emitter_; }
+
+  void Upsert(const K& key, std::optional<V> value, int64_t timestamp, int64_t offset,
+              uint32_t seq, const WritePosition& position) {
+    std::string_view key_bytes = store_.KeyBytes(key);
+    StoredValue stored;
+    std::optional<V> old;
+    PositionSet positions;
+    if (store_.Lookup(key_bytes, &stored)) {
+      positions = std::move(stored.positions);
+      if (positions.Covers(position)) {
+        if (!emitter_.caching()) {
+          std::optional<V> current = store_.DecodeValue(stored.value);
+          emitter_.Add(key, current, current, stored.timestamp, offset, seq);
+        }
+        return;
+      }
+      if (!emitter_.caching()) old = store_.DecodeValue(stored.value);
+    } else if (!value) {
+      return;  // deleting what is not there changes nothing
+    }
+    if (value) {
+      positions.Advance(position);
+      store_.Put(key_bytes, *value, timestamp, positions);
+    } else {
+      store_.Delete(key_bytes);
+    }
+    if (!emitter_.caching()) emitter_.Add(key, std::move(value), std::move(old), timestamp, offset, seq);
+  }
+
+ private:
+  TypedStore<KS, VS> store_;
+  ChangeEmitter<KS, VS> emitter_;
+};
+
+// StreamsBuilder::Table: reads a topic as a table. A null value deletes the key; a record
+// with a null key is skipped (and counted).
+template <Serde KS, Serde VS>
+class TableSourceNode final : public SourceInput {
+ public:
+  using K = typename KS::Type;
+  using V = typename VS::Type;
+
+  TableSourceNode(std::string_view store, KS ks, VS vs, TaskServices& services)
+      : key_serde_(ks), value_serde_(vs), services_(services),
+        writer_(store, std::move(ks), std::move(vs), services) {}
+
+  absl::Status AddChild(NodeInstance* child) override {
+    return writer_.emitter().out().Wire(child);
+  }
+
+  void ProcessRaw(std::span<const RawRecord> raw, const BatchContext& context) override {
+    writer_.emitter().Begin();
+    for (size_t i = 0; i < raw.size(); ++i) {
+      const RawRecord& in = raw[i];
+      if (in.key.data() == nullptr) {
+        services_.RecordSkipped(context, in.offset, absl::InvalidArgumentError(Cat(
+            "a table record has a null key at topic '", context.topic, "' partition ",
+            context.partition, " offset ", in.offset)));
+        continue;
+      }
+      absl::Status status = key_serde_.Deserialize(in.key, key_);
+      const char* part = "key";
+      std::optional<V> value;
+      if (status.ok() && in.value.data() != nullptr) {
+        value.emplace();
+        status = value_serde_.Deserialize(in.value, *value);
+        part = "value";
+      }
+      if (!status.ok()) {
+        absl::Status why = absl::InvalidArgumentError(Cat(
+            "failed to deserialize the ", part, " of the record at topic '", context.topic,
+            "' partition ", context.partition, " offset ", in.offset, ": ", status.message()));
+        if (services_.deserialization_policy() == DeserializationErrorPolicy::kFail) {
+          throw TaskFailure(std::move(why));
+        }
+        services_.RecordSkipped(context, in.offset, why);
+        continue;
+      }
+      writer_.Upsert(key_, std::move(value), in.timestamp, in.offset, static_cast<uint32_t>(i),
+                     WritePosition{context.source_index, in.offset, 0});
+    }
+    writer_.emitter().End(&context);
+  }
+
+  void FlushCache() override { writer_.emitter().FlushStore(); }
+
+ private:
+  KS key_serde_;
+  VS value_serde_;
+  TaskServices& services_;
+  TableWriter<KS, VS> writer_;
+  K key_{};
+};
+
+// KStream::ToTable: each record upserts its key; a stream of std::optional values deletes
+// the key on nullopt.
+template <class VIn, Serde KS, Serde VS>
+class ToTableNode final : public Input<typename KS::Type, VIn> {
+ public:
+  using K = typename KS::Type;
+
+  ToTableNode(std::string_view store, KS ks, VS vs, TaskServices& services)
+      : writer_(store, std::move(ks), std::move(vs), services) {}
+
+  absl::Status AddChild(NodeInstance* child) override {
+    return writer_.emitter().out().Wire(child);
+  }
+
+  void Process(const Batch<K, VIn>& batch) override {
+    writer_.emitter().Begin();
+    for (Record<K, VIn>* r : batch.records) {
+      const WritePosition position = counter_.Next(*batch.context, r->offset);
+      std::optional<typename VS::Type> value;
+      if constexpr (IsOptional<VIn>::value) {
+        value = r->value;
+      } else {
+        value = r->value;
+      }
+      writer_.Upsert(r->key, std::move(value), r->timestamp, r->offset, r->seq, position);
+    }
+    writer_.emitter().End(batch.context);
+  }
+
+  void FlushCache() override { writer_.emitter().FlushStore(); }
+  void Reset() override { counter_.Reset(); }
+
+ private:
+  TableWriter<KS, VS> writer_;
+  PositionCounter counter_;
+};
+
+// KTable::ToStream: the new value of each change (nullopt for a delete).
+template <class K, class V>
+class TableToStreamNode final : public Input<K, Change<V>> {
+ public:
+  absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
+  void Process(const Batch<K, Change<V>>& batch) override {
+    buffer_.Clear();
+    for (Record<K, Change<V>>* r : batch.records) {
+      Record<K, std::optional<V>>& out = buffer_.Next();
+      out.key = batch.movable ? std::move(r->key) : r->key;
+      out.value = batch.movable ? std::move(r->value.new_value) : r->value.new_value;
+      out.timestamp = r->timestamp;
+      out.offset = r->offset;
+      out.seq = r->seq;
+      out.headers = r->headers;
+    }
+    out_.Emit(buffer_.View(), true, batch.context);
+  }
+
+ private:
+  Output<K, std::optional<V>> out_;
+  RecordBuffer<K, std::optional<V>> buffer_;
+};
+
+// KTable::Filter / FilterNot: a change the predicate rejects becomes a delete.
+template <class K, class V, class P, bool kNegate>
+class TableFilterNode final : public Input<K, Change<V>> {
+ public:
+  explicit TableFilterNode(P predicate) : predicate_(std::move(predicate)) {}
+  absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
+  void Process(const Batch<K, Change<V>>& batch) override {
+    buffer_.Clear();
+    for (Record<K, Change<V>>* r : batch.records) {
+      Record<K, Change<V>>& out = buffer_.Next();
+      out.key = r->key;
+      out.value.new_value = Keep(r->key, r->value.new_value);
+      out.value.old_value = Keep(r->key, r->value.old_value);
+      out.timestamp = r->timestamp;
+      out.offset = r->offset;
+      out.seq = r->seq;
+      out.headers = r->headers;
+    }
+    out_.Emit(buffer_.View(), true, batch.context);
+  }
+
+ private:
+  std::optional<V> Keep(const K& key, const std::optional<V>& value) {
+    if (!value) return std::nullopt;
+    const bool pass = static_cast<bool>(predicate_(key, *value)) != kNegate;
+    return pass ? value : std::nullopt;
+  }
+
+  P predicate_;
+  Output<K, Change<V>> out_;
+  RecordBuffer<K, Change<V>> buffer_;
+};
+
+// KTable::MapValues: maps both values of a change.
+template <class K, class V, class V2, class F>
+class TableMapValuesNode final : public Input<K, Change<V>> {
+ public:
+  explicit TableMapValuesNode(F f) : f_(std::move(f)) {}
+  absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
+  void Process(const Batch<K, Change<V>>& batch) override {
+    buffer_.Clear();
+    for (Record<K, Change<V>>* r : batch.records) {
+      Record<K, Change<V2>>& out = buffer_.Next();
+      out.key = r->key;
+      out.value.new_value = Map(r->key, r->value.new_value);
+      out.value.old_value = Map(r->key, r->value.old_value);
+      out.timestamp = r->timestamp;
+      out.offset = r->offset;
+      out.seq = r->seq;
+      out.headers = r->headers;
+    }
+    out_.Emit(buffer_.View(), true, batch.context);
+  }
+
+ private:
+  std::optional<V2> Map(const K& key, const std::optional<V>& value) {
+    if (!value) return std::nullopt;
+    if constexpr (std::is_invocable_v<F&, const K&, const V&>) {
+      return f_(key, *value);
+    } else {
+      return f_(*value);
+    }
+  }
+
+  F f_;
+  Output<K, Change<V2>> out_;
+  RecordBuffer<K, Change<V2>> buffer_;
+};
+
+}  // namespace sluice::internal

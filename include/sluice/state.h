@@ -1,0 +1,124 @@
+// Read-only views of a key-value store, typed by its serdes: what interactive queries
+// (App::Store) and the TopologyTestDriver hand out.
+//
+//   sluice::ReadOnlyKeyValueStore<StringSerde, Int64Serde> counts =
+//       app->Store<StringSerde, Int64Serde>("views-per-page").value();
+//   absl::StatusOr<std::optional<int64_t>> n = counts.Get("/index.html");
+//
+// Keys are ordered by their serialized bytes, as in Kafka Streams. Range results are
+// returned whole (not as iterators), so a view holds no lock and no RocksDB snapshot
+// between calls.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "sluice/internal/state_store.h"
+#include "sluice/internal/str.h"
+#include "sluice/key_value.h"
+#include "sluice/serde.h"
+
+namespace sluice {
+namespace internal {
+
+// Reads one store over every partition a process hosts. Values are envelopes.
+class StoreReader {
+ public:
+  virtual ~StoreReader() = default;
+  virtual const std::string& name() const = 0;
+  // The envelope stored for `key`, or nullopt.
+  virtual absl::StatusOr<std::optional<std::string>> Get(std::string_view key) = 0;
+  // Entries with keys in [from, to) (an absent bound is open), in key order.
+  virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Range(
+      std::optional<std::string_view> from, std::optional<std::string_view> to) = 0;
+  virtual absl::StatusOr<uint64_t> ApproximateNumEntries() = 0;
+};
+
+}  // namespace internal
+
+template <Serde KS, Serde VS>
+class ReadOnlyKeyValueStore {
+ public:
+  using K = typename KS::Type;
+  using V = typename VS::Type;
+
+  ReadOnlyKeyValueStore(std::shared_ptr<internal::StoreReader> reader, KS key_serde = {},
+                        VS value_serde = {})
+      : reader_(std::move(reader)), key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)) {}
+
+  // The value of `key`, or nullopt when absent.
+  absl::StatusOr<std::optional<V>> Get(const K& key) const {
+    absl::StatusOr<std::optional<std::string>> envelope = reader_->Get(Serialize(key));
+    if (!envelope.ok()) return envelope.status();
+    if (!envelope->has_value()) return std::optional<V>();
+    internal::StoredValue stored;
+    if (!internal::DecodeStored(**envelope, &stored)) return Malformed();
+    V value{};
+    if (absl::Status s = value_serde_.Deserialize(stored.value, value); !s.ok()) return Bad(s);
+    return std::optional<V>(std::move(value));
+  }
+
+  // Entries with from <= key <= to (by serialized key bytes).
+  absl::StatusOr<std::vector<KeyValue<K, V>>> Range(const K& from, const K& to) const {
+    std::string end = Serialize(to);
+    end.push_back('\0');  // the smallest key after `to`
+    return Decode(reader_->Range(Serialize(from), end));
+  }
+  absl::StatusOr<std::vector<KeyValue<K, V>>> All() const {
+    return Decode(reader_->Range(std::nullopt, std::nullopt));
+  }
+  // Entries whose serialized key starts with the serialized `prefix`.
+  absl::StatusOr<std::vector<KeyValue<K, V>>> PrefixScan(const K& prefix) const {
+    std::string from = Serialize(prefix);
+    std::optional<std::string> to = internal::PrefixEnd(from);
+    return Decode(reader_->Range(from, to ? std::optional<std::string_view>(*to) : std::nullopt));
+  }
+  absl::StatusOr<uint64_t> ApproximateNumEntries() const { return reader_->ApproximateNumEntries(); }
+
+ private:
+  std::string Serialize(const K& key) const {
+    std::string out;
+    key_serde_.Serialize(key, out);
+    return out;
+  }
+
+  absl::StatusOr<std::vector<KeyValue<K, V>>> Decode(
+      absl::StatusOr<std::vector<std::pair<std::string, std::string>>> entries) const {
+    if (!entries.ok()) return entries.status();
+    std::vector<KeyValue<K, V>> out;
+    out.reserve(entries->size());
+    internal::StoredValue stored;
+    for (const auto& [key, envelope] : *entries) {
+      if (!internal::DecodeStored(envelope, &stored)) return Malformed();
+      KeyValue<K, V> kv;
+      if (absl::Status s = key_serde_.Deserialize(key, kv.key); !s.ok()) return Bad(s);
+      if (absl::Status s = value_serde_.Deserialize(stored.value, kv.value); !s.ok()) return Bad(s);
+      out.push_back(std::move(kv));
+    }
+    return out;
+  }
+
+  absl::Status Malformed() const {
+    return absl::DataLossError(
+        internal::Cat("state store '", reader_->name(), "': a stored value has a malformed envelope"));
+  }
+  absl::Status Bad(const absl::Status& s) const {
+    return absl::InvalidArgumentError(internal::Cat(
+        "state store '", reader_->name(), "': an entry does not deserialize with the serdes "
+        "of this view: ", s.message()));
+  }
+
+  std::shared_ptr<internal::StoreReader> reader_;
+  KS key_serde_;
+  VS value_serde_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,87 @@
+// The stored-value envelope and per-key positions (see state_store.h).
+#include <cstring>
+
+#include "sluice/internal/state_store.h"
+
+namespace sluice::internal {
+namespace {
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+bool GetVarint(std::string_view* in, uint64_t* v) {
+  uint64_t result = 0;
+  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
+    const auto byte = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    result |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+
+}  // namespace
+
+void PositionSet::AppendTo(std::string* out) const {
+  PutVarint(out, entries_.size());
+  for (const WritePosition& e : entries_) {
+    PutVarint(out, e.source);
+    PutVarint(out, ZigZag(e.offset));
+    PutVarint(out, e.sub);
+  }
+}
+
+bool PositionSet::ParseFrom(std::string_view* in) {
+  entries_.clear();
+  uint64_t n = 0;
+  if (!GetVarint(in, &n) || n > 1024) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t source = 0, offset = 0, sub = 0;
+    if (!GetVarint(in, &source) || !GetVarint(in, &offset) || !GetVarint(in, &sub)) return false;
+    entries_.push_back({static_cast<uint32_t>(source), UnZigZag(offset), static_cast<uint32_t>(sub)});
+  }
+  return true;
+}
+
+void EncodeStored(std::string_view value, int64_t timestamp, const PositionSet& positions,
+                  std::string* out) {
+  out->clear();
+  PutVarint(out, ZigZag(timestamp));
+  positions.AppendTo(out);
+  out->append(value.data(), value.size());
+}
+
+bool DecodeStored(std::string_view bytes, StoredValue* out) {
+  uint64_t ts = 0;
+  if (!GetVarint(&bytes, &ts)) return false;
+  out->timestamp = UnZigZag(ts);
+  if (!out->positions.ParseFrom(&bytes)) return false;
+  out->value = bytes;
+  return true;
+}
+
+std::optional<std::string> PrefixEnd(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto last = static_cast<uint8_t>(end.back());
+    if (last != 0xff) {
+      end.back() = static_cast<char>(last + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::nullopt;
+}
+
+}  // namespace sluice::internal

@@ -1,0 +1,138 @@
+#include "src/state/layers.h"
+
+namespace sluice::internal {
+
+absl::Status ChangeLoggingStore::Put(std::string_view key, std::string_view value) {
+  if (absl::Status s = inner_->Put(key, value); !s.ok()) return s;
+  if (!DecodeStored(value, &decoded_)) {
+    return absl::DataLossError(Cat("store '", name(), "': a value has a malformed envelope"));
+  }
+  positions_.clear();
+  if (!decoded_.positions.empty()) decoded_.positions.AppendTo(&positions_);
+  OutRecord out;
+  out.topic = topic_;
+  out.partition = partition_;
+  out.key = key;
+  // A present value is never a Kafka null, even when empty.
+  out.value = decoded_.value.data() != nullptr ? decoded_.value : std::string_view("", 0);
+  out.timestamp = decoded_.timestamp;
+  out.positions = positions_;
+  out.changelog = true;
+  return collector_.Send(out);
+}
+
+absl::Status ChangeLoggingStore::Delete(std::string_view key) {
+  if (absl::Status s = inner_->Delete(key); !s.ok()) return s;
+  OutRecord out;
+  out.topic = topic_;
+  out.partition = partition_;
+  out.key = key;
+  out.changelog = true;
+  return collector_.Send(out);
+}
+
+CachingStore::~CachingStore() { Discard(); }
+
+void CachingStore::Account(size_t before, size_t after) {
+  bytes_ = bytes_ - before + after;
+  budget_.used_bytes = budget_.used_bytes - before + after;
+}
+
+CachingStore::Entry& CachingStore::Upsert(std::string_view key) {
+  auto it = index_.find(key);
+  if (it != index_.end()) {
+    lru_.splice(lru_.end(), lru_, it->second);
+    return *it->second;
+  }
+  lru_.push_back(Entry{std::string(key)});
+  Lru::iterator entry = std::prev(lru_.end());
+  index_.emplace(entry->key, entry);
+  Account(0, entry->Bytes());
+  return *entry;
+}
+
+absl::Status CachingStore::Get(std::string_view key, std::string* value, bool* found) {
+  auto it = index_.find(key);
+  if (it != index_.end()) {
+    lru_.splice(lru_.end(), lru_, it->second);
+    *found = !it->second->deleted;
+    if (*found) *value = it->second->value;
+    return absl::OkStatus();
+  }
+  if (absl::Status s = inner_->Get(key, value, found); !s.ok() || !*found) return s;
+  Entry& e = Upsert(key);
+  const size_t before = e.Bytes();
+  e.value = *value;
+  Account(before, e.Bytes());
+  return EvictIfNeeded();
+}
+
+absl::Status CachingStore::Put(std::string_view key, std::string_view value) {
+  Entry& e = Upsert(key);
+  const size_t before = e.Bytes();
+  e.value.assign(value.data(), value.size());
+  e.deleted = false;
+  e.dirty = true;
+  Account(before, e.Bytes());
+  return EvictIfNeeded();
+}
+
+absl::Status CachingStore::Delete(std::string_view key) {
+  Entry& e = Upsert(key);
+  const size_t before = e.Bytes();
+  e.value.clear();
+  e.deleted = true;
+  e.dirty = true;
+  Account(before, e.Bytes());
+  return EvictIfNeeded();
+}
+
+absl::Status CachingStore::WriteDown(const Entry& e) {
+  absl::Status s = e.deleted ? inner_->Delete(e.key) : inner_->Put(e.key, e.value);
+  if (!s.ok()) return s;
+  if (listener_ != nullptr) {
+    listener_->OnFlush(e.key, e.deleted ? std::nullopt : std::optional<std::string_view>(e.value));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CachingStore::EvictIfNeeded() {
+  // Like Kafka Streams, a store evicts only its own entries, and keeps the newest one.
+  while (budget_.used_bytes > budget_.max_bytes && lru_.size() > 1) {
+    Entry& victim = lru_.front();
+    if (victim.dirty) {
+      if (absl::Status s = WriteDown(victim); !s.ok()) return s;
+    }
+    Account(victim.Bytes(), 0);
+    index_.erase(victim.key);
+    lru_.pop_front();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CachingStore::Flush() {
+  for (Entry& e : lru_) {
+    if (!e.dirty) continue;
+    if (absl::Status s = WriteDown(e); !s.ok()) return s;
+    e.dirty = false;
+  }
+  return inner_->Flush();
+}
+
+absl::StatusOr<std::unique_ptr<StoreIterator>> CachingStore::Range(
+    std::optional<std::string_view> from, std::optional<std::string_view> to) {
+  if (absl::Status s = Flush(); !s.ok()) return s;
+  return inner_->Range(from, to);
+}
+
+absl::StatusOr<uint64_t> CachingStore::ApproximateNumEntries() {
+  return inner_->ApproximateNumEntries();
+}
+
+void CachingStore::Discard() {
+  Account(bytes_, 0);
+  index_.clear();
+  lru_.clear();
+}
+
+}  // namespace sluice::internal

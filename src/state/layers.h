@@ -1,0 +1,146 @@
+// The layers stacked over a store's bytes (see docs/state.md): metered -> caching ->
+// change-logging -> RocksDbStore | MemoryStore. Every layer belongs to one task.
+#pragma once
+
+#include <atomic>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "sluice/internal/node.h"
+#include "sluice/internal/state_store.h"
+#include "sluice/internal/str.h"
+
+namespace sluice::internal {
+
+// Sends every change to the store's changelog partition, with the positions of the
+// write in the `sluice.pos` header.
+class ChangeLoggingStore final : public KeyValueBytesStore {
+ public:
+  ChangeLoggingStore(std::unique_ptr<KeyValueBytesStore> inner, RecordCollector& collector,
+                     std::string topic, int32_t partition)
+      : inner_(std::move(inner)), collector_(collector), topic_(std::move(topic)),
+        partition_(partition) {}
+
+  const std::string& name() const override { return inner_->name(); }
+  absl::Status Get(std::string_view key, std::string* value, bool* found) override {
+    return inner_->Get(key, value, found);
+  }
+  absl::Status Put(std::string_view key, std::string_view value) override;
+  absl::Status Delete(std::string_view key) override;
+  absl::StatusOr<std::unique_ptr<StoreIterator>> Range(std::optional<std::string_view> from,
+                                                       std::optional<std::string_view> to) override {
+    return inner_->Range(from, to);
+  }
+  absl::StatusOr<uint64_t> ApproximateNumEntries() override { return inner_->ApproximateNumEntries(); }
+  absl::Status Flush() override { return inner_->Flush(); }
+
+  const std::string& topic() const { return topic_; }
+
+ private:
+  std::unique_ptr<KeyValueBytesStore> inner_;
+  RecordCollector& collector_;
+  std::string topic_;
+  int32_t partition_;
+  StoredValue decoded_;
+  std::string positions_;
+};
+
+// The cache budget of one worker thread: its share of cache.max.bytes.buffering,
+// shared by the caching stores of its tasks.
+struct CacheBudget {
+  size_t max_bytes = 0;
+  size_t used_bytes = 0;
+};
+
+// A write-back cache: writes stay here, one entry per key, until Flush() (at commit) or
+// eviction (least recently used first, when the thread's budget is exceeded) lets them
+// down and tells the flush listener. Range scans flush first and then read below.
+class CachingStore final : public KeyValueBytesStore {
+ public:
+  CachingStore(std::unique_ptr<KeyValueBytesStore> inner, CacheBudget& budget)
+      : inner_(std::move(inner)), budget_(budget) {}
+  ~CachingStore() override;
+
+  const std::string& name() const override { return inner_->name(); }
+  absl::Status Get(std::string_view key, std::string* value, bool* found) override;
+  absl::Status Put(std::string_view key, std::string_view value) override;
+  absl::Status Delete(std::string_view key) override;
+  absl::StatusOr<std::unique_ptr<StoreIterator>> Range(std::optional<std::string_view> from,
+                                                       std::optional<std::string_view> to) override;
+  absl::StatusOr<uint64_t> ApproximateNumEntries() override;
+  absl::Status Flush() override;
+  void SetFlushListener(CacheFlushListener* listener) override { listener_ = listener; }
+  bool caching() const override { return true; }
+
+  // Forgets everything cached (the task failed; nothing dirty may reach the store).
+  void Discard();
+  size_t entries() const { return index_.size(); }
+
+ private:
+  struct Entry {
+    std::string key;
+    std::string value;
+    bool deleted = false;
+    bool dirty = false;
+    size_t Bytes() const { return key.size() + value.size() + 96; }
+  };
+  using Lru = std::list<Entry>;
+
+  Entry& Upsert(std::string_view key);
+  absl::Status WriteDown(const Entry& e);
+  absl::Status EvictIfNeeded();
+  void Account(size_t before, size_t after);
+
+  std::unique_ptr<KeyValueBytesStore> inner_;
+  CacheBudget& budget_;
+  CacheFlushListener* listener_ = nullptr;
+  Lru lru_;  // least recently used first
+  absl::flat_hash_map<std::string_view, Lru::iterator, StringHash, StringEq> index_;
+  size_t bytes_ = 0;
+};
+
+// Operation counts per store, readable from any thread.
+struct StoreMetrics {
+  std::atomic<uint64_t> gets{0};
+  std::atomic<uint64_t> puts{0};
+  std::atomic<uint64_t> deletes{0};
+  std::atomic<uint64_t> scans{0};
+};
+
+class MeteredStore final : public KeyValueBytesStore {
+ public:
+  MeteredStore(std::unique_ptr<KeyValueBytesStore> inner, std::shared_ptr<StoreMetrics> metrics)
+      : inner_(std::move(inner)), metrics_(std::move(metrics)) {}
+
+  const std::string& name() const override { return inner_->name(); }
+  absl::Status Get(std::string_view key, std::string* value, bool* found) override {
+    metrics_->gets.fetch_add(1, std::memory_order_relaxed);
+    return inner_->Get(key, value, found);
+  }
+  absl::Status Put(std::string_view key, std::string_view value) override {
+    metrics_->puts.fetch_add(1, std::memory_order_relaxed);
+    return inner_->Put(key, value);
+  }
+  absl::Status Delete(std::string_view key) override {
+    metrics_->deletes.fetch_add(1, std::memory_order_relaxed);
+    return inner_->Delete(key);
+  }
+  absl::StatusOr<std::unique_ptr<StoreIterator>> Range(std::optional<std::string_view> from,
+                                                       std::optional<std::string_view> to) override {
+    metrics_->scans.fetch_add(1, std::memory_order_relaxed);
+    return inner_->Range(from, to);
+  }
+  absl::StatusOr<uint64_t> ApproximateNumEntries() override { return inner_->ApproximateNumEntries(); }
+  absl::Status Flush() override { return inner_->Flush(); }
+  void SetFlushListener(CacheFlushListener* listener) override { inner_->SetFlushListener(listener); }
+  bool caching() const override { return inner_->caching(); }
+
+ private:
+  std::unique_ptr<KeyValueBytesStore> inner_;
+  std::shared_ptr<StoreMetrics> metrics_;
+};
+
+}  // namespace sluice::internal

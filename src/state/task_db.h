@@ -1,0 +1,87 @@
+// TaskDb: the one RocksDB database of a task, with a column family per persistent store
+// and `sluice.meta` for the task's checkpoint (changelog offsets, input offsets).
+//
+// Writes between commits go to a WriteBatchWithIndex that reads see over the database;
+// Commit() writes that batch and the metadata in one atomic write. The database alone
+// therefore always holds committed state, which ReadCommitted* serve to other threads.
+// Everything else belongs to the task's worker thread.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rocksdb/db.h>
+#include <rocksdb/utilities/write_batch_with_index.h>
+
+#include "absl/status/statusor.h"
+#include "sluice/internal/state_store.h"
+#include "src/state/rocksdb_budget.h"
+
+namespace sluice::internal {
+
+absl::Status RocksStatus(const rocksdb::Status& s, std::string_view what);
+
+class TaskDb {
+ public:
+  // Opens (creating) the database in `dir` with one column family per name. A database
+  // whose files are corrupt gives DATA_LOSS; the caller decides whether to Wipe().
+  static absl::StatusOr<std::unique_ptr<TaskDb>> Open(const std::filesystem::path& dir,
+                                                      const std::vector<std::string>& families,
+                                                      std::shared_ptr<RocksDbBudget> budget);
+  // Deletes the database files of `dir`.
+  static absl::Status Wipe(const std::filesystem::path& dir);
+  ~TaskDb();
+
+  const std::filesystem::path& dir() const { return dir_; }
+  rocksdb::ColumnFamilyHandle* Family(std::string_view name) const;
+
+  // Reads and writes of the owner thread: the pending batch over the database.
+  absl::Status Get(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string* value,
+                   bool* found);
+  absl::Status Put(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view value);
+  absl::Status Delete(rocksdb::ColumnFamilyHandle* cf, std::string_view key);
+  std::unique_ptr<StoreIterator> Scan(rocksdb::ColumnFamilyHandle* cf,
+                                      std::optional<std::string_view> from,
+                                      std::optional<std::string_view> to);
+  size_t pending_bytes() const {
+    return const_cast<rocksdb::WriteBatchWithIndex&>(batch_).GetWriteBatch()->GetDataSize();
+  }
+  // Forgets the pending batch (the task failed; its input is processed again).
+  void DiscardPending() { batch_.Clear(); }
+
+  // Writes the pending batch and `meta` (key -> offset) atomically, with the WAL.
+  absl::Status Commit(const std::map<std::string, int64_t>& meta);
+  // Writes the pending batch without the WAL (restoration); call FlushMemtables and a
+  // Commit before relying on it surviving a crash.
+  absl::Status WriteUnlogged();
+  absl::Status FlushMemtables();
+  // Empties one column family (drop and re-create).
+  absl::Status Clear(std::string_view family);
+
+  // The task's metadata as last committed.
+  absl::StatusOr<std::map<std::string, int64_t>> ReadMeta();
+
+  // Committed state; safe from any thread while the TaskDb lives.
+  absl::Status ReadCommitted(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
+                             std::string* value, bool* found) const;
+  std::unique_ptr<StoreIterator> ScanCommitted(rocksdb::ColumnFamilyHandle* cf,
+                                               std::optional<std::string_view> from,
+                                               std::optional<std::string_view> to) const;
+  uint64_t ApproximateNumEntries(rocksdb::ColumnFamilyHandle* cf) const;
+
+ private:
+  TaskDb() : batch_(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true) {}
+
+  std::filesystem::path dir_;
+  std::shared_ptr<RocksDbBudget> budget_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::map<std::string, rocksdb::ColumnFamilyHandle*, std::less<>> families_;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  rocksdb::WriteBatchWithIndex batch_;
+};
+
+}  // namespace sluice::internal
