@@ -25,6 +25,9 @@ absl::StatusOr<std::unique_ptr<Restorer>> Restorer::Create(Settings settings) {
   std::unique_ptr<Restorer> r(new Restorer(std::move(settings)));
   KafkaProperties props = r->settings_.consumer_properties;
   props.emplace_back("enable.partition.eof", "true");
+  // Restoration reads data that is already there: a fetch that long-polls would hold up
+  // the next partition's start and the offset queries queued behind it on the connection.
+  props.emplace_back("fetch.wait.max.ms", "10");
   // A checkpoint past the changelog's end must be noticed, not silently reset.
   props.emplace_back("auto.offset.reset", "error");
   absl::StatusOr<KafkaConf> conf = KafkaConf::Create(props, "consumer.");
