@@ -70,7 +70,8 @@ KafkaProperties WithUserProperties(KafkaProperties base, const StreamsConfig& co
 class App::Impl final : public RebalanceListener {
  public:
   Impl(Topology topology, StreamsConfig config, MockCluster* mock)
-      : topology_(std::move(topology)), config_(std::move(config)), mock_(mock) {
+      : topology_(std::move(topology)), config_(std::move(config)), mock_(mock),
+        registry_(StoreNames(topology_.compiled())) {
     const CompiledTopology& compiled = topology_.compiled();
     for (const Subtopology& s : compiled.subtopologies) {
       for (size_t i = 0; i < s.source_topics.size(); ++i) {
@@ -123,6 +124,10 @@ class App::Impl final : public RebalanceListener {
       if (coordinator_.joinable()) coordinator_.join();
     }
     return done;
+  }
+
+  absl::StatusOr<std::shared_ptr<internal::StoreReader>> Reader(const std::string& name) {
+    return registry_.Reader(name);
   }
 
   AppMetrics Metrics() const {
@@ -248,6 +253,12 @@ class App::Impl final : public RebalanceListener {
     return internal ? Cat(config_.application_id(), "-", name) : name;
   }
 
+  static std::vector<std::string> StoreNames(const CompiledTopology& topology) {
+    std::vector<std::string> names;
+    for (const StoreSpec& s : topology.stores) names.push_back(s.name);
+    return names;
+  }
+
   int LeastLoadedThread() const {
     std::vector<int> load(threads_.size(), 0);
     for (const auto& [id, thread] : task_thread_) {
@@ -307,6 +318,7 @@ class App::Impl final : public RebalanceListener {
          {"client.id", Cat(config_.client_id(), "-StreamThread-", index + 1, "-restore-consumer")}},
         config_, ClientKind::kConsumer);
     s.restore_listener = restore_listener_;
+    s.registry = &registry_;
     s.on_failure = [this](int thread, absl::Status error) {
       failures_.push({thread, std::move(error)});
     };
@@ -364,6 +376,17 @@ class App::Impl final : public RebalanceListener {
     absl::StatusOr<std::map<std::string, int32_t>> topics =
         PrepareTopics(topology_.compiled(), config_, *admin_, mock_);
     if (!topics.ok()) return topics.status();
+    // A store has one partition per task of its sub-topology.
+    std::map<std::string, int32_t> store_partitions;
+    for (const Subtopology& sub : topology_.compiled().subtopologies) {
+      int32_t count = 0;
+      for (size_t i = 0; i < sub.source_topics.size(); ++i) {
+        auto it = topics->find(Resolve(sub.source_topics[i], sub.source_internal[i]));
+        if (it != topics->end()) count = std::max(count, it->second);
+      }
+      for (const std::string& store : sub.stores) store_partitions[store] = count;
+    }
+    registry_.SetPartitionCounts(std::move(store_partitions));
 
     KafkaProperties consumer_props = WithUserProperties(
         {{"bootstrap.servers", config_.bootstrap_servers()},
@@ -553,6 +576,7 @@ class App::Impl final : public RebalanceListener {
   Topology topology_;
   StreamsConfig config_;
   MockCluster* mock_;
+  StoreRegistry registry_;
   AppStateMachine state_;
   UncaughtExceptionHandler handler_;
   std::shared_ptr<StateRestoreListener> restore_listener_;
@@ -624,5 +648,8 @@ bool App::AwaitState(AppState state, std::chrono::milliseconds timeout) const {
 }
 absl::Status App::error() const { return impl_->error(); }
 AppMetrics App::metrics() const { return impl_->Metrics(); }
+absl::StatusOr<std::shared_ptr<internal::StoreReader>> App::StoreReader(const std::string& name) const {
+  return impl_->Reader(name);
+}
 
 }  // namespace sluice

@@ -23,6 +23,9 @@ StreamThread::~StreamThread() {
   by_partition_.clear();
   for (auto& [id, hosted] : tasks_) {
     for (rd_kafka_queue_t* q : hosted.parked) rd_kafka_queue_forward(q, nullptr);
+    if (hosted.task->state() != nullptr && settings_.registry != nullptr) {
+      settings_.registry->Remove(id.partition, *hosted.task->state());
+    }
   }
   restorer_.reset();
   tasks_.clear();
@@ -126,6 +129,9 @@ absl::Status StreamThread::Restore(std::chrono::milliseconds timeout) {
 void StreamThread::Unpark(TaskId id) {
   Hosted& hosted = tasks_.at(id);
   hosted.running = true;
+  if (hosted.task->state() != nullptr && settings_.registry != nullptr) {
+    settings_.registry->SetQueryable(id.partition, *hosted.task->state());
+  }
   for (rd_kafka_queue_t* q : hosted.parked) rd_kafka_queue_forward(q, queue_.get());
   Log(LogLevel::kDebug, "stream thread ", index_, ": task ", id.ToString(), " running");
 }
@@ -289,6 +295,9 @@ absl::Status StreamThread::AddTasks(const std::vector<NewTask>& tasks) {
       Log(LogLevel::kDebug, "stream thread ", index_, ": task ", t.id.ToString(), " created");
       Task* created = task->get();
       tasks_.emplace(t.id, Hosted{std::move(*task), t.parked, false});
+      if (created->state() != nullptr && settings_.registry != nullptr) {
+        settings_.registry->Add(t.id.partition, *created->state());
+      }
       bool ready = true;
       if (created->state() != nullptr) {
         if (restorer_ == nullptr) {
@@ -320,6 +329,9 @@ absl::Status StreamThread::RemoveTasks(const std::vector<TaskId>& ids, bool comm
       // Records stop flowing to this thread; what is queued already is dropped as unowned.
       for (rd_kafka_queue_t* q : it->second.parked) rd_kafka_queue_forward(q, nullptr);
       if (restorer_ != nullptr) restorer_->Remove(it->second.task.get());
+      if (it->second.task->state() != nullptr && settings_.registry != nullptr) {
+        settings_.registry->Remove(id.partition, *it->second.task->state());
+      }
       closing.push_back(it->second.task.get());
       if (it->second.running) running.push_back(it->second.task.get());
     }

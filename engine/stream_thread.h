@@ -24,6 +24,7 @@
 
 #include "engine/kafka_collector.h"
 #include "engine/restorer.h"
+#include "engine/store_registry.h"
 #include "engine/task.h"
 #include "src/kafka/consumer.h"
 #include "src/kafka/producer.h"
@@ -56,6 +57,7 @@ class StreamThread {
     // For the restore consumer: bootstrap.servers, client.id and the user's consumer.*.
     KafkaProperties restore_properties;
     std::shared_ptr<StateRestoreListener> restore_listener;
+    StoreRegistry* registry = nullptr;  // for interactive queries; may be null
     // Called on the worker thread when processing fails; the loop ends after it.
     std::function<void(int index, absl::Status error)> on_failure;
   };

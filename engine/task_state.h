@@ -66,6 +66,7 @@ class TaskState {
   ~TaskState();
 
   KeyValueBytesStore* Get(std::string_view name);
+  TaskDb* db() { return db_.get(); }  // null without persistent stores
   std::vector<Store*> stores();
   // The input offsets the last commit recorded, per source topic (Kafka name).
   const std::map<std::string, int64_t>& committed_inputs() const { return committed_inputs_; }

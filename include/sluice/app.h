@@ -25,6 +25,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sluice/config.h"
+#include "sluice/serde.h"
+#include "sluice/state.h"
 #include "sluice/topology.h"
 
 namespace sluice {
@@ -133,6 +135,23 @@ class App {
   absl::Status error() const;
 
   AppMetrics metrics() const;
+
+  // Interactive queries: a read-only view of state store `name` over the partitions this
+  // instance hosts, safe to use from any thread while the App runs. It reads committed
+  // state (up to one commit interval behind processing). A key whose partition is
+  // restoring, or is hosted by another instance, gives UNAVAILABLE naming the store and
+  // partition; an unknown store gives NOT_FOUND.
+  template <Serde KS, Serde VS>
+  absl::StatusOr<ReadOnlyKeyValueStore<KS, VS>> Store(const std::string& name,
+                                                      KS key_serde = {},
+                                                      VS value_serde = {}) const {
+    absl::StatusOr<std::shared_ptr<internal::StoreReader>> reader = StoreReader(name);
+    if (!reader.ok()) return reader.status();
+    return ReadOnlyKeyValueStore<KS, VS>(std::move(*reader), std::move(key_serde),
+                                         std::move(value_serde));
+  }
+  // For Store().
+  absl::StatusOr<std::shared_ptr<internal::StoreReader>> StoreReader(const std::string& name) const;
 
  private:
   class Impl;

@@ -10,9 +10,11 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sluice/sluice.h"
+#include "src/state/task_db.h"
 #include "tests/engine/engine_test_util.h"
 
 namespace sluice {
@@ -157,6 +159,200 @@ TEST(StatefulApp, CountsSurviveARestartAndARestoreFromTheChangelogAlone) {
     ASSERT_FALSE(listener->starts.empty());
     EXPECT_EQ(listener->starts[0], "clicks-per-user@counter-clicks-per-user-changelog");
   }
+}
+
+// Waits until interactive queries of `store` answer every key of `want` with its value.
+::testing::AssertionResult AwaitQueryable(const App& app, const std::string& store,
+                                          const std::map<std::string, int64_t>& want) {
+  std::string last;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto view = app.Store<StringSerde, Int64Serde>(store);
+    if (!view.ok()) {
+      last = std::string(view.status().message());
+    } else {
+      auto all = view->All();
+      if (all.ok()) {
+        std::map<std::string, int64_t> got;
+        for (auto& kv : *all) got[kv.key] = kv.value;
+        if (got == want) return ::testing::AssertionSuccess();
+        last = "got " + std::to_string(got.size()) + " keys";
+      } else {
+        last = std::string(all.status().message());
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return ::testing::AssertionFailure() << "store '" << store << "' never matched: " << last;
+}
+
+TEST(StatefulApp, InteractiveQueriesReadCommittedStateFromAnyThread) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("clicks", 4).ok());
+  ASSERT_TRUE(broker->CreateTopic("counts", 4).ok());
+  StateDir dir;
+  Topology topology = CountTopology(Materialized<StringSerde, Int64Serde>::As("per-user").InMemory());
+  auto props = TestAppConfig("counter");
+  props["state.dir"] = dir.path();
+  auto app = App::Create(topology, StreamsConfig::Create(props).value(), broker.get()).value();
+  // Before Start: the store exists but is not available yet; an unknown store never is.
+  auto early = app->Store<StringSerde, Int64Serde>("per-user");
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kUnavailable);
+  auto unknown = app->Store<StringSerde, Int64Serde>("nope");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(app->Start().ok());
+  ASSERT_TRUE(app->AwaitState(AppState::kRunning, std::chrono::seconds(30)));
+  std::map<std::string, int64_t> counts;
+  ProduceAll(broker->bootstrap_servers(), "clicks", Clicks(800, 0, counts));
+  EXPECT_TRUE(AwaitQueryable(*app, "per-user", counts));
+  auto view = app->Store<StringSerde, Int64Serde>("per-user").value();
+  // Point lookups go to the key's partition; absent keys are nullopt.
+  for (const auto& [user, n] : counts) EXPECT_EQ(view.Get(user).value(), std::optional<int64_t>(n));
+  EXPECT_EQ(view.Get("nobody").value(), std::nullopt);
+  EXPECT_EQ(view.ApproximateNumEntries().value(), counts.size());
+  // Readers on other threads while the App keeps processing.
+  std::atomic<bool> stop{false};
+  std::atomic<int> reads{0}, errors{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      while (!stop) {
+        auto all = view.All();
+        if (all.ok()) ++reads; else ++errors;
+      }
+    });
+  }
+  ProduceAll(broker->bootstrap_servers(), "clicks", Clicks(800, 800, counts));
+  EXPECT_TRUE(AwaitQueryable(*app, "per-user", counts));
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
+  // After Close nothing is hosted.
+  EXPECT_EQ(view.Get("user-1").status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(StatefulApp, ARebalanceMovesTasksWithTheirStateAndCountsStayExact) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("clicks", 4).ok());
+  ASSERT_TRUE(broker->CreateTopic("counts", 4).ok());
+  const std::string servers = broker->bootstrap_servers();
+  StateDir dir_a, dir_b;
+  Topology topology = CountTopology(Materialized<StringSerde, Int64Serde>::As("per-user"));
+  std::map<std::string, int64_t> counts;
+  ProduceAll(servers, "clicks", Clicks(1000, 0, counts));
+  auto a = StartApp(topology, *broker, dir_a.path());
+  EXPECT_EQ(AwaitCounts(servers, counts), counts);
+  // B joins: some tasks move to it and are rebuilt there from their changelogs.
+  auto listener = std::make_shared<Counting>();
+  auto b = StartApp(topology, *broker, dir_b.path(), listener);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline &&
+         (a->metrics().lag.size() != 2 || b->metrics().lag.size() != 2)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(b->metrics().lag.size(), 2u) << "B took half the partitions";
+  ProduceAll(servers, "clicks", Clicks(1000, 1000, counts));
+  EXPECT_EQ(AwaitCounts(servers, counts), counts);
+  {
+    std::lock_guard<std::mutex> lock(listener->mu);
+    EXPECT_EQ(listener->ends, 2) << "B restored the two stores it took over";
+  }
+  // A leaves: B takes everything, restores the other two, and still counts exactly.
+  EXPECT_TRUE(a->Close(std::chrono::seconds(30)));
+  ProduceAll(servers, "clicks", Clicks(1000, 2000, counts));
+  EXPECT_EQ(AwaitCounts(servers, counts), counts);
+  EXPECT_TRUE(AwaitQueryable(*b, "per-user", counts));
+  EXPECT_TRUE(b->Close(std::chrono::seconds(30)));
+}
+
+// Runs the count App once over `input` more clicks and checks the result.
+void RunOnce(EmbeddedBroker& broker, const Topology& topology, const std::string& dir,
+             std::map<std::string, int64_t>& counts, int from, int n,
+             std::shared_ptr<StateRestoreListener> listener = nullptr) {
+  ProduceAll(broker.bootstrap_servers(), "clicks", Clicks(n, from, counts));
+  auto app = StartApp(topology, broker, dir, listener);
+  EXPECT_EQ(AwaitCounts(broker.bootstrap_servers(), counts), counts);
+  EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
+}
+
+class StateFaults : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    broker_ = EmbeddedBroker::Start().value();
+    ASSERT_TRUE(broker_->CreateTopic("clicks", 4).ok());
+    ASSERT_TRUE(broker_->CreateTopic("counts", 4).ok());
+  }
+  fs::path TaskDir(int partition) const {
+    return fs::path(dir_.path()) / "counter" / ("0_" + std::to_string(partition));
+  }
+
+  std::unique_ptr<EmbeddedBroker> broker_;
+  StateDir dir_;
+  Topology topology_ = CountTopology(Materialized<StringSerde, Int64Serde>::As("per-user"));
+  std::map<std::string, int64_t> counts_;
+};
+
+TEST_F(StateFaults, CorruptRocksDbFilesAreWipedAndRebuiltFromTheChangelog) {
+  RunOnce(*broker_, topology_, dir_.path(), counts_, 0, 800);
+  // Garbage over every file RocksDB needs to open the database of task 0_0.
+  for (const auto& entry : fs::directory_iterator(TaskDir(0))) {
+    const std::string name = entry.path().filename().string();
+    if (name == "CURRENT" || name.starts_with("MANIFEST")) {
+      std::ofstream(entry.path(), std::ios::trunc) << "this is not a RocksDB file";
+    }
+  }
+  auto listener = std::make_shared<Counting>();
+  RunOnce(*broker_, topology_, dir_.path(), counts_, 800, 400, listener);
+  std::lock_guard<std::mutex> lock(listener->mu);
+  EXPECT_EQ(listener->ends, 1) << "only the corrupt task rebuilt its store";
+}
+
+TEST_F(StateFaults, AStaleCheckpointRestoresTheChangelogTail) {
+  RunOnce(*broker_, topology_, dir_.path(), counts_, 0, 600);
+  const fs::path snapshot = fs::path(dir_.path()) / "snapshot";
+  fs::copy(fs::path(dir_.path()) / "counter", snapshot, fs::copy_options::recursive);
+  fs::remove(snapshot / ".lock");
+  RunOnce(*broker_, topology_, dir_.path(), counts_, 600, 600);
+  // Back to the older state: its checkpoints are behind the changelogs.
+  fs::remove_all(fs::path(dir_.path()) / "counter");
+  fs::rename(snapshot, fs::path(dir_.path()) / "counter");
+  auto listener = std::make_shared<Counting>();
+  RunOnce(*broker_, topology_, dir_.path(), counts_, 1200, 300, listener);
+  std::lock_guard<std::mutex> lock(listener->mu);
+  EXPECT_EQ(listener->ends, 4);
+  EXPECT_GT(listener->restored, 0u);
+  EXPECT_LT(listener->planned, 600) << "only the tail past the old checkpoints was read";
+}
+
+TEST_F(StateFaults, ACheckpointPastTheChangelogsEndWipesAndRestoresFromTheBeginning) {
+  RunOnce(*broker_, topology_, dir_.path(), counts_, 0, 600);
+  {
+    // As if the changelog had been truncated or re-created below the checkpoint.
+    auto db = internal::TaskDb::Open(TaskDir(1), {"per-user"},
+                                     internal::RocksDbBudget::Get(64 << 20)).value();
+    ASSERT_TRUE(db->Commit({{"changelog:per-user", 1000000}}).ok());
+  }
+  auto listener = std::make_shared<Counting>();
+  RunOnce(*broker_, topology_, dir_.path(), counts_, 600, 300, listener);
+  std::lock_guard<std::mutex> lock(listener->mu);
+  EXPECT_EQ(listener->ends, 1);
+}
+
+TEST_F(StateFaults, AStateDirectoryInUseIsAClearError) {
+  std::map<std::string, int64_t> ignored;
+  ProduceAll(broker_->bootstrap_servers(), "clicks", Clicks(10, 0, ignored));
+  auto first = StartApp(topology_, *broker_, dir_.path());
+  auto props = TestAppConfig("counter");
+  props["state.dir"] = dir_.path();
+  auto second = App::Create(topology_, StreamsConfig::Create(props).value(), broker_.get()).value();
+  ASSERT_TRUE(second->Start().ok());
+  EXPECT_TRUE(second->AwaitState(AppState::kError, std::chrono::seconds(30)));
+  const std::string message(second->error().message());
+  EXPECT_NE(message.find("is locked by another instance"), std::string::npos) << message;
+  EXPECT_NE(message.find((fs::path(dir_.path()) / "counter").string()), std::string::npos) << message;
+  EXPECT_TRUE(first->Close(std::chrono::seconds(30)));
 }
 
 }  // namespace
