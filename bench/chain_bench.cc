@@ -180,10 +180,15 @@ class BenchServices final : public internal::TaskServices {
     return std::string(name);
   }
   int32_t partition() const override { return 0; }
+  const std::string& application_id() const override { return app_id_; }
+  int64_t stream_time() const override { return -1; }
+  int64_t wall_clock_time() const override { return 0; }
+  void RequestCommit() override {}
   internal::KeyValueBytesStore* GetStore(std::string_view) override { return nullptr; }
 
  private:
   ChecksumCollector collector_;
+  std::string app_id_ = "bench";
 };
 
 Topology MustBuild(StreamsBuilder& builder) {

@@ -94,6 +94,8 @@ void StreamThread::Loop() {
       if (!failure.ok()) break;
     }
     producer_->Poll(std::chrono::milliseconds(0));
+    failure = PunctuateWallClock();
+    if (!failure.ok()) break;
     bool commit = dirty_ && std::chrono::steady_clock::now() - last_commit_ >= settings_.commit_interval;
     for (auto& [id, hosted] : tasks_) commit = commit || (hosted.running && hosted.task->WantsCommit());
     if (commit) {
@@ -108,6 +110,22 @@ void StreamThread::Loop() {
   RunControl();  // requests queued before accepting_ went false
   if (!failure.ok() && settings_.on_failure) settings_.on_failure(index_, failure);
   Log(LogLevel::kDebug, "stream thread ", index_, " stopped");
+}
+
+int64_t StreamThread::WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+absl::Status StreamThread::PunctuateWallClock() {
+  int64_t now = -1;
+  for (auto& [id, hosted] : tasks_) {
+    if (!hosted.running || !hosted.task->punctuates()) continue;
+    if (now < 0) now = WallClockMs();
+    if (absl::Status s = hosted.task->PunctuateWallClock(now); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 std::vector<Task*> StreamThread::RunningTasks() const {
@@ -283,6 +301,7 @@ absl::Status StreamThread::AddTasks(const std::vector<NewTask>& tasks) {
       }
       Task::Options options = settings_.task_options;
       options.cache = &cache_;
+      options.wall_clock_ms = WallClockMs();
       absl::StatusOr<std::unique_ptr<Task>> task =
           Task::Create(t.id, *settings_.topology, *collector_, options,
                        settings_.counters ? &settings_.counters->tasks : nullptr);

@@ -99,6 +99,8 @@ class StreamThread {
   // Restores for a while, then un-parks the partitions of tasks that became ready.
   absl::Status Restore(std::chrono::milliseconds timeout);
   void Unpark(TaskId id);
+  absl::Status PunctuateWallClock();
+  static int64_t WallClockMs();
   std::vector<Task*> RunningTasks() const;
 
   const int index_;

@@ -1,5 +1,6 @@
 #include "engine/task.h"
 
+#include <algorithm>
 #include <exception>
 
 #include "src/log.h"
@@ -8,7 +9,7 @@ namespace sluice::internal {
 
 Task::Task(TaskId id, RecordCollector& collector, Options options, TaskMetrics* metrics)
     : id_(id), target_(collector), options_(std::move(options)), metrics_(metrics),
-      collector_(&collector) {}
+      collector_(&collector), wall_clock_ms_(options_.wall_clock_ms) {}
 
 absl::StatusOr<std::unique_ptr<Task>> Task::Create(TaskId id, const CompiledTopology& topology,
                                                    RecordCollector& collector,
@@ -48,6 +49,25 @@ absl::StatusOr<std::unique_ptr<Task>> Task::Create(TaskId id, const CompiledTopo
   return task;
 }
 
+template <class F>
+absl::Status Task::Guard(std::string_view what, F&& fn) {
+  absl::Status status;
+  try {
+    fn();
+    if (ordered_) status = ordered_->Flush();
+  } catch (const TaskFailure& failure) {
+    status = failure.status();
+  } catch (const std::exception& e) {
+    status = absl::InternalError(Cat("exception from user code: ", e.what()));
+  } catch (...) {
+    status = absl::InternalError("exception of unknown type from user code");
+  }
+  if (status.ok()) return status;
+  if (ordered_) ordered_->Discard();
+  return absl::Status(status.code(), Cat("task ", id_.ToString(), " failed ", what, ": ",
+                                         status.message()));
+}
+
 absl::Status Task::Process(std::string_view topic, int32_t partition,
                            std::span<const RawRecord> records) {
   // Records before the position were processed already: they are stale copies queued
@@ -62,25 +82,14 @@ absl::Status Task::Process(std::string_view topic, int32_t partition,
   if (records.empty()) return absl::OkStatus();
   BatchContext context{topic, partition, id_.partition};
   if (auto it = source_index_.find(topic); it != source_index_.end()) context.source_index = it->second;
-  auto describe = [&] {
-    return Cat("task ", id_.ToString(), " failed at topic '", topic, "' partition ", partition,
-               " offsets ", records.front().offset, "..", records.back().offset, ": ");
-  };
-  absl::Status status;
-  try {
-    graph_->Process(records, context);
-    if (ordered_) status = ordered_->Flush();
-  } catch (const TaskFailure& failure) {
-    status = failure.status();
-  } catch (const std::exception& e) {
-    status = absl::InternalError(Cat("exception from user code: ", e.what()));
-  } catch (...) {
-    status = absl::InternalError("exception of unknown type from user code");
+  for (const RawRecord& r : records) stream_time_ = std::max(stream_time_, r.timestamp);
+  const std::string where = Cat("at topic '", topic, "' partition ", partition, " offsets ",
+                                records.front().offset, "..", records.back().offset);
+  absl::Status status = Guard(where, [&] { graph_->Process(records, context); });
+  if (status.ok() && graph_->punctuates()) {
+    status = Guard("in a stream-time punctuation", [&] { graph_->Punctuate(true, stream_time_); });
   }
-  if (!status.ok()) {
-    if (ordered_) ordered_->Discard();
-    return absl::Status(status.code(), describe() + std::string(status.message()));
-  }
+  if (!status.ok()) return status;
   if (position == positions_.end()) position = positions_.emplace(std::string(topic), 0).first;
   position->second = records.back().offset + 1;
   if (metrics_ != nullptr) {
@@ -89,29 +98,22 @@ absl::Status Task::Process(std::string_view topic, int32_t partition,
   return absl::OkStatus();
 }
 
+absl::Status Task::PunctuateWallClock(int64_t now_ms) {
+  wall_clock_ms_ = now_ms;
+  if (!graph_->punctuates()) return absl::OkStatus();
+  return Guard("in a wall-clock punctuation", [&] { graph_->Punctuate(false, now_ms); });
+}
+
 absl::Status Task::FlushState() {
   if (state_ == nullptr) return absl::OkStatus();
-  absl::Status status;
-  try {
+  return Guard("flushing its stores", [&] {
     graph_->FlushCaches();
-    status = state_->FlushCaches();
-    if (status.ok() && ordered_) status = ordered_->Flush();
-  } catch (const TaskFailure& failure) {
-    status = failure.status();
-  } catch (const std::exception& e) {
-    status = absl::InternalError(Cat("exception from user code: ", e.what()));
-  } catch (...) {
-    status = absl::InternalError("exception of unknown type from user code");
-  }
-  if (!status.ok()) {
-    if (ordered_) ordered_->Discard();
-    return absl::Status(status.code(), Cat("task ", id_.ToString(),
-                                           " failed flushing its stores: ", status.message()));
-  }
-  return absl::OkStatus();
+    if (absl::Status s = state_->FlushCaches(); !s.ok()) throw TaskFailure(std::move(s));
+  });
 }
 
 absl::Status Task::CommitState() {
+  commit_requested_ = false;
   if (state_ == nullptr) return absl::OkStatus();
   return state_->Commit(positions_);
 }

@@ -40,6 +40,8 @@ class Task final : public TaskServices {
   struct Options {
     std::string application_id;
     DeserializationErrorPolicy deserialization_policy = DeserializationErrorPolicy::kFail;
+    // The wall clock when the task starts (punctuation schedules count from it).
+    int64_t wall_clock_ms = 0;
     // State: tasks of sub-topologies with stores keep them under `state_dir`/<task id>.
     std::filesystem::path state_dir;
     std::shared_ptr<RocksDbBudget> rocksdb_budget;
@@ -66,7 +68,12 @@ class Task final : public TaskServices {
   [[nodiscard]] absl::Status CommitState();
   // Forgets uncommitted state (the task failed and is closed without a commit).
   void DiscardState();
-  bool WantsCommit() const { return state_ != nullptr && state_->WantsCommit(); }
+  bool WantsCommit() const {
+    return commit_requested_ || (state_ != nullptr && state_->WantsCommit());
+  }
+  // Runs the wall-clock punctuations due at `now_ms` (and remembers the time).
+  [[nodiscard]] absl::Status PunctuateWallClock(int64_t now_ms);
+  bool punctuates() const { return graph_->punctuates(); }
   // Null for a stateless task.
   TaskState* state() { return state_.get(); }
 
@@ -84,6 +91,10 @@ class Task final : public TaskServices {
                      const absl::Status& why) override;
   std::string ResolveTopic(std::string_view name, bool internal) const override;
   int32_t partition() const override { return id_.partition; }
+  const std::string& application_id() const override { return options_.application_id; }
+  int64_t stream_time() const override { return stream_time_; }
+  int64_t wall_clock_time() const override { return wall_clock_ms_; }
+  void RequestCommit() override { commit_requested_ = true; }
   KeyValueBytesStore* GetStore(std::string_view name) override {
     return state_ != nullptr ? state_->Get(name) : nullptr;
   }
@@ -100,6 +111,12 @@ class Task final : public TaskServices {
   std::unique_ptr<TaskState> state_;  // before graph_: nodes hold its stores
   std::unique_ptr<ProcessorGraph> graph_;
   std::map<std::string, uint32_t, std::less<>> source_index_;
+  int64_t stream_time_ = -1;
+  int64_t wall_clock_ms_ = 0;
+  bool commit_requested_ = false;
+  // Runs `fn` and turns what it throws into a status that names the task and `what`.
+  template <class F>
+  absl::Status Guard(std::string_view what, F&& fn);
   std::map<std::string, int64_t, std::less<>> positions_;
 };
 

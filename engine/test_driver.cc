@@ -96,6 +96,18 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
   }
 
   uint64_t skipped() const { return metrics_.records_skipped.load(); }
+  int64_t wall_clock_ms() const { return wall_clock_ms_; }
+
+  absl::Status AdvanceWallClock(int64_t ms) {
+    wall_clock_ms_ += ms;
+    absl::Status first_error;
+    for (auto& [id, task] : tasks_) {
+      absl::Status s = task->PunctuateWallClock(wall_clock_ms_);
+      if (!s.ok() && first_error.ok()) first_error = s;
+    }
+    absl::Status drained = Drain();
+    return first_error.ok() ? drained : first_error;
+  }
   const std::string& state_dir() const { return state_dir_; }
 
   absl::StatusOr<std::shared_ptr<internal::StoreReader>> OpenStoreReader(const std::string& name);
@@ -228,6 +240,7 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
             ? internal::DeserializationErrorPolicy::kContinue
             : internal::DeserializationErrorPolicy::kFail;
     options.state_dir = state_dir_;
+    options.wall_clock_ms = wall_clock_ms_;
     options.rocksdb_budget = budget_;
     options.cache = &cache_;
     absl::StatusOr<std::unique_ptr<Task>> task =
@@ -248,6 +261,7 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
   std::string state_dir_;
   std::shared_ptr<internal::RocksDbBudget> budget_;
   internal::CacheBudget cache_;
+  int64_t wall_clock_ms_ = 0;
   friend class DriverStoreReader;
 };
 
@@ -365,6 +379,10 @@ int32_t TopologyTestDriver::PartitionCount(const std::string& topic) const {
 }
 uint64_t TopologyTestDriver::skipped_records() const { return impl_->skipped(); }
 const std::string& TopologyTestDriver::state_dir() const { return impl_->state_dir(); }
+absl::Status TopologyTestDriver::AdvanceWallClockTime(int64_t ms) {
+  return impl_->AdvanceWallClock(ms);
+}
+int64_t TopologyTestDriver::wall_clock_ms() const { return impl_->wall_clock_ms(); }
 absl::StatusOr<std::shared_ptr<internal::StoreReader>> TopologyTestDriver::OpenStoreReader(
     const std::string& name) {
   return impl_->OpenStoreReader(name);

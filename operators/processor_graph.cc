@@ -34,8 +34,16 @@ absl::StatusOr<std::unique_ptr<ProcessorGraph>> ProcessorGraph::Create(
     }
     if (node.needs_flush) graph->flush_order_.push_back(instance.get());
     graph->needs_flush_.push_back(node.needs_flush);
+    if (node.punctuates) graph->punctuating_.push_back(instance.get());
     by_id[id] = instance.get();
     graph->nodes_.push_back(std::move(instance));
+  }
+  try {
+    for (auto& node : graph->nodes_) node->Init();
+  } catch (const TaskFailure& failure) {
+    return failure.status();
+  } catch (const std::exception& e) {
+    return absl::InternalError(internal::Cat("exception from a processor's Init: ", e.what()));
   }
   return graph;
 }
@@ -56,6 +64,16 @@ void ProcessorGraph::Process(std::span<const RawRecord> records, const BatchCont
     for (NodeInstance* node : flush_order_) node->Flush();
   } catch (...) {
     // Nothing of a failed batch may surface in the next one.
+    for (NodeInstance* node : flush_order_) node->Reset();
+    throw;
+  }
+}
+
+void ProcessorGraph::Punctuate(bool stream_time, int64_t time) {
+  try {
+    for (NodeInstance* node : punctuating_) node->Punctuate(stream_time, time);
+    for (NodeInstance* node : flush_order_) node->Flush();
+  } catch (...) {
     for (NodeInstance* node : flush_order_) node->Reset();
     throw;
   }

@@ -33,11 +33,16 @@ class ProcessorGraph {
   // forwards what they emit; merge nodes then emit what reached them.
   void FlushCaches();
 
+  // Runs the punctuations due at `time` (stream time or wall clock), then flushes merges.
+  void Punctuate(bool stream_time, int64_t time);
+  bool punctuates() const { return !punctuating_.empty(); }
+
  private:
   std::vector<std::unique_ptr<NodeInstance>> nodes_;
   absl::flat_hash_map<std::string, SourceInput*, StringHash, StringEq> sources_;
   std::vector<NodeInstance*> flush_order_;
   std::vector<bool> needs_flush_;  // per node in nodes_
+  std::vector<NodeInstance*> punctuating_;
 };
 
 }  // namespace sluice::internal

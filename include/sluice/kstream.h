@@ -27,11 +27,13 @@
 
 #include "sluice/internal/graph.h"
 #include "sluice/internal/source_sink.h"
+#include "sluice/internal/processor_node.h"
 #include "sluice/internal/stateful.h"
 #include "sluice/internal/stateless.h"
 #include "sluice/key_value.h"
 #include "sluice/materialized.h"
 #include "sluice/named.h"
+#include "sluice/processor.h"
 #include "sluice/record_context.h"
 #include "sluice/serde.h"
 
@@ -250,6 +252,34 @@ class KStream {
     Add<K, V>("KSTREAM-FOREACH-", named, [action](internal::TaskServices&) {
       return std::make_unique<internal::PeekNode<K, V, F>>(action);
     });
+  }
+
+  // Runs a user Processor (processor.h) on every record: `supplier()` returns a new
+  // std::unique_ptr to one for each task. `stores` names the state stores (added with
+  // StreamsBuilder::AddStateStore) it may use. The result is what it forwards.
+  template <class Supplier>
+  auto Process(Supplier supplier, std::vector<std::string> stores = {},
+               const Named& named = {}) const {
+    static_assert(std::copy_constructible<Supplier> && std::is_invocable_v<Supplier&>,
+                  "KStream::Process: the supplier must be copyable and callable as "
+                  "std::unique_ptr<P>() where P derives from Processor<K, V, KOut, VOut>");
+    using P = typename std::invoke_result_t<Supplier&>::element_type;
+    using KOut = typename P::KeyOut;
+    using VOut = typename P::ValueOut;
+    static_assert(std::is_base_of_v<Processor<K, V, KOut, VOut>, P>,
+                  "KStream::Process: the processor's input types must be this stream's K and V");
+    internal::GraphNode node;
+    node.name = NameFor("KSTREAM-PROCESSOR-", named);
+    node.parents = {node_};
+    node.stores = stores;
+    node.punctuates = true;
+    node.factory = [supplier, stores, name = node.name](internal::TaskServices& services) mutable {
+      std::unique_ptr<Processor<K, V, KOut, VOut>> processor = supplier();
+      return std::make_unique<internal::ProcessorNode<K, V, KOut, VOut>>(
+          name, std::move(processor), stores, services);
+    };
+    // A processor may change keys at will: a stateful operator after it repartitions.
+    return KStream<KOut, VOut>(graph_, graph_->Add(std::move(node)), true);
   }
 
   // Splits the stream into branches by predicate; see BranchedKStream.

@@ -15,6 +15,8 @@
 #include "sluice/kstream.h"
 #include "sluice/materialized.h"
 #include "sluice/named.h"
+#include "sluice/processor.h"
+#include "sluice/state.h"
 #include "sluice/record_context.h"
 #include "sluice/serde.h"
 #include "sluice/streams_builder.h"

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "sluice/internal/node.h"
 #include "sluice/internal/state_store.h"
 #include "sluice/internal/str.h"
 #include "sluice/key_value.h"
@@ -119,6 +120,146 @@ class ReadOnlyKeyValueStore {
   std::shared_ptr<internal::StoreReader> reader_;
   KS key_serde_;
   VS value_serde_;
+};
+
+namespace internal {
+
+// What a processor's store writes record about the input record being processed: its
+// timestamp, and its position (none during a punctuation).
+struct StoreWriteContext {
+  int64_t timestamp = 0;
+  std::optional<WritePosition> position;
+};
+
+}  // namespace internal
+
+// A task's key-value store as a processor sees it (Processor API): reads see the task's
+// own uncommitted writes. Writes record the current record's timestamp and position, go
+// to the store's changelog, and become durable at the next commit. Errors (I/O, a value
+// that does not deserialize) throw, which fails the task like an exception from the
+// processor itself. Only valid on the task's thread, while the processor lives.
+template <Serde KS, Serde VS>
+class KeyValueStore {
+ public:
+  using K = typename KS::Type;
+  using V = typename VS::Type;
+
+  KeyValueStore(internal::KeyValueBytesStore& store, const internal::StoreWriteContext& context,
+                KS key_serde = {}, VS value_serde = {})
+      : store_(&store), context_(&context), key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)) {}
+
+  const std::string& name() const { return store_->name(); }
+
+  std::optional<V> Get(const K& key) {
+    bool found = false;
+    Check(store_->Get(SerializeKey(key), &scratch_, &found), "reading");
+    if (!found) return std::nullopt;
+    return DecodeValue(scratch_);
+  }
+
+  void Put(const K& key, const V& value) {
+    std::string_view k = SerializeKey(key);
+    value_buf_.clear();
+    if constexpr (NullableSerde<VS>) {
+      if (value_serde_.IsNull(value)) {
+        Check(store_->Delete(k), "deleting from");
+        return;
+      }
+    }
+    value_serde_.Serialize(value, value_buf_);
+    internal::PositionSet positions;
+    if (context_->position) {
+      // Keep the key's positions for the other source topics.
+      bool found = false;
+      internal::StoredValue stored;
+      Check(store_->Get(k, &scratch_, &found), "reading");
+      if (found && internal::DecodeStored(scratch_, &stored)) positions = std::move(stored.positions);
+      positions.Advance(*context_->position);
+    }
+    internal::EncodeStored(value_buf_, context_->timestamp, positions, &envelope_);
+    Check(store_->Put(k, envelope_), "writing");
+  }
+
+  // Puts unless the key has a value; returns the value it has (nullopt if it was put).
+  std::optional<V> PutIfAbsent(const K& key, const V& value) {
+    std::optional<V> existing = Get(key);
+    if (!existing) Put(key, value);
+    return existing;
+  }
+
+  // Deletes the key; returns the value it had.
+  std::optional<V> Delete(const K& key) {
+    std::optional<V> old = Get(key);
+    Check(store_->Delete(SerializeKey(key)), "deleting from");
+    return old;
+  }
+
+  // Entries with from <= key <= to (by serialized key bytes), and the same for all keys
+  // and for a key prefix.
+  std::vector<KeyValue<K, V>> Range(const K& from, const K& to) {
+    std::string f(SerializeKey(from));
+    std::string t(SerializeKey(to));
+    t.push_back('\0');
+    return Scan(f, t);
+  }
+  std::vector<KeyValue<K, V>> All() { return Scan(std::nullopt, std::nullopt); }
+  std::vector<KeyValue<K, V>> PrefixScan(const K& prefix) {
+    std::string f(SerializeKey(prefix));
+    std::optional<std::string> t = internal::PrefixEnd(f);
+    return Scan(f, t ? std::optional<std::string_view>(*t) : std::nullopt);
+  }
+  uint64_t ApproximateNumEntries() {
+    absl::StatusOr<uint64_t> n = store_->ApproximateNumEntries();
+    Check(n.status(), "counting");
+    return *n;
+  }
+
+ private:
+  std::string_view SerializeKey(const K& key) {
+    key_serde_.Serialize(key, key_buf_);
+    return key_buf_;
+  }
+
+  V DecodeValue(std::string_view envelope) {
+    internal::StoredValue stored;
+    if (!internal::DecodeStored(envelope, &stored)) {
+      Check(absl::DataLossError("a stored value has a malformed envelope"), "reading");
+    }
+    V value{};
+    Check(value_serde_.Deserialize(stored.value, value), "deserializing a value of");
+    return value;
+  }
+
+  std::vector<KeyValue<K, V>> Scan(std::optional<std::string_view> from,
+                                   std::optional<std::string_view> to) {
+    std::vector<KeyValue<K, V>> out;
+    if (from && to && *from >= *to) return out;
+    absl::StatusOr<std::unique_ptr<internal::StoreIterator>> it = store_->Range(from, to);
+    Check(it.status(), "scanning");
+    for (; (*it)->Valid(); (*it)->Next()) {
+      KeyValue<K, V> kv;
+      Check(key_serde_.Deserialize((*it)->key(), kv.key), "deserializing a key of");
+      kv.value = DecodeValue((*it)->value());
+      out.push_back(std::move(kv));
+    }
+    Check((*it)->status(), "scanning");
+    return out;
+  }
+
+  void Check(const absl::Status& s, std::string_view what) {
+    if (!s.ok()) {
+      throw internal::TaskFailure(absl::Status(
+          s.code(), internal::Cat(what, " state store '", name(), "': ", s.message())));
+    }
+  }
+
+ private:
+  internal::KeyValueBytesStore* store_;
+  const internal::StoreWriteContext* context_;
+  KS key_serde_;
+  VS value_serde_;
+  std::string key_buf_, value_buf_, scratch_, envelope_;
 };
 
 }  // namespace sluice

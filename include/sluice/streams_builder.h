@@ -93,6 +93,18 @@ class StreamsBuilder {
     return Table(std::move(topic), Consumed<DefaultSerdeFor<K>, DefaultSerdeFor<V>>());
   }
 
+  // Adds a state store for Processor API processors (KStream::Process names the stores
+  // each may use). The serdes of `materialized` are not used: a processor reads the store
+  // with the serdes it names in GetStateStore.
+  template <Serde KS, Serde VS>
+  void AddStateStore(const Materialized<KS, VS>& materialized) {
+    if (!materialized.name()) {
+      graph_->AddError("StreamsBuilder::AddStateStore: the store needs a name (Materialized::As)");
+      return;
+    }
+    graph_->AddStore(materialized.Spec(*materialized.name()));
+  }
+
   // Compiles the graph: sub-topologies, internal topics, checks (duplicate names, a topic
   // read by two sources). The builder may not be used afterwards.
   absl::StatusOr<Topology> Build();

@@ -135,15 +135,15 @@ class TopologyTestDriver {
   absl::StatusOr<std::shared_ptr<internal::StoreReader>> OpenStoreReader(const std::string& name);
 
   // Moves the driver's wall clock (used by wall-clock punctuation).
-  void AdvanceWallClockTime(int64_t ms) { wall_clock_ms_ += ms; }
-  int64_t wall_clock_ms() const { return wall_clock_ms_; }
+  // Runs the wall-clock punctuations that become due, and what they cause.
+  [[nodiscard]] absl::Status AdvanceWallClockTime(int64_t ms);
+  int64_t wall_clock_ms() const;
   int64_t NextTimestamp() { return next_timestamp_++; }
 
  private:
   class Impl;
   explicit TopologyTestDriver(std::unique_ptr<Impl> impl, int64_t start_timestamp);
   std::unique_ptr<Impl> impl_;
-  int64_t wall_clock_ms_ = 0;
   int64_t next_timestamp_ = 0;
 };
 

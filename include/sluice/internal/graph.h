@@ -47,6 +47,8 @@ struct GraphNode {
   bool needs_flush = false;
   // Names of the state stores the node uses.
   std::vector<std::string> stores;
+  // Has punctuations (a Processor API node).
+  bool punctuates = false;
 };
 
 // Owns the graph while the DSL builds it. Shared by every handle of one StreamsBuilder.

@@ -76,6 +76,10 @@ class NodeInstance {
   virtual void Reset() {}
   // At commit: lets the node's store caches write down and forwards what they emit.
   virtual void FlushCache() {}
+  // Once the whole graph is wired, before the first record.
+  virtual void Init() {}
+  // Stream time (or the wall clock) reached `time`: run what is due (Processor API).
+  virtual void Punctuate(bool stream_time, int64_t time) {}
 };
 
 // A node that consumes typed batches of (K, V).
@@ -226,8 +230,15 @@ class TaskServices {
   // The Kafka topic name for a topology topic name: internal topics get the
   // application id as a prefix.
   virtual std::string ResolveTopic(std::string_view name, bool internal) const = 0;
-  // The partition number of the task.
+  // The partition number of the task, and the application's id.
   virtual int32_t partition() const = 0;
+  virtual const std::string& application_id() const = 0;
+  // The largest record timestamp the task has processed (-1 before the first), and the
+  // wall clock as the task last saw it (ms).
+  virtual int64_t stream_time() const = 0;
+  virtual int64_t wall_clock_time() const = 0;
+  // Asks the worker to commit once the current batch is done.
+  virtual void RequestCommit() = 0;
   // The outermost layer of this task's store `name`, or nullptr if it has none.
   virtual KeyValueBytesStore* GetStore(std::string_view name) = 0;
 };

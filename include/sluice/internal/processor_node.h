@@ -1,0 +1,149 @@
+// The node that runs a user Processor (processor.h) inside a task: it is the processor's
+// context, collects what the processor forwards during a batch or a punctuation, and
+// emits it as one batch.
+#pragma once
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sluice/internal/node.h"
+#include "sluice/internal/stateful.h"
+#include "sluice/internal/str.h"
+#include "sluice/processor.h"
+
+namespace sluice::internal {
+
+template <class KIn, class VIn, class KOut, class VOut>
+class ProcessorNode final : public Input<KIn, VIn>, public ProcessorContext<KOut, VOut> {
+ public:
+  using UserProcessor = Processor<KIn, VIn, KOut, VOut>;
+
+  ProcessorNode(std::string name, std::unique_ptr<UserProcessor> processor,
+                std::vector<std::string> stores, TaskServices& services)
+      : name_(std::move(name)), processor_(std::move(processor)), stores_(std::move(stores)),
+        services_(services) {
+    flush_context_.partition = flush_context_.task_partition = services.partition();
+  }
+  ~ProcessorNode() override {
+    if (initialized_) processor_->Close();
+  }
+
+  absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
+
+  void Init() override {
+    if (processor_ == nullptr) {
+      throw TaskFailure(absl::InternalError(Cat("processor '", name_, "': the supplier returned null")));
+    }
+    initialized_ = true;
+    processor_->Init(*this);
+  }
+
+  void Process(const Batch<KIn, VIn>& batch) override {
+    buffer_.Clear();
+    context_ = batch.context;
+    for (Record<KIn, VIn>* r : batch.records) {
+      current_ = r;
+      write_.timestamp = r->timestamp;
+      write_.position = counter_.Next(*batch.context, r->offset);
+      processor_->Process(InputRecord<KIn, VIn>{r->key, r->value, r->timestamp});
+    }
+    current_ = nullptr;
+    write_.position.reset();
+    out_.Emit(buffer_.View(), true, batch.context);
+    buffer_.Clear();
+  }
+
+  void Punctuate(bool stream_time, int64_t time) override {
+    for (size_t i = 0; i < schedules_.size(); ++i) {
+      Scheduled& s = schedules_[i];
+      if (*s.cancelled || s.stream_time != stream_time || time < 0) continue;
+      if (s.next < 0) s.next = time;  // stream time: the first record after scheduling fires
+      if (time < s.next) continue;
+      const int64_t interval = s.interval.count();
+      s.next += interval * (1 + (time - s.next) / interval);
+      buffer_.Clear();
+      punctuation_time_ = time;
+      write_.timestamp = time;
+      write_.position.reset();
+      schedules_[i].punctuator(time);  // may add schedules: index, not reference
+      out_.Emit(buffer_.View(), true, &flush_context_);
+      buffer_.Clear();
+    }
+    std::erase_if(schedules_, [](const Scheduled& s) { return *s.cancelled; });
+  }
+
+  // ProcessorContext
+  void Forward(KOut key, VOut value) override {
+    Forward(std::move(key), std::move(value),
+            current_ != nullptr ? current_->timestamp : punctuation_time_);
+  }
+  void Forward(KOut key, VOut value, int64_t timestamp) override {
+    Record<KOut, VOut>& r = buffer_.Next();
+    r.key = std::move(key);
+    r.value = std::move(value);
+    r.timestamp = timestamp;
+    r.offset = current_ != nullptr ? current_->offset : -1;
+    r.seq = current_ != nullptr ? current_->seq : 0;
+    r.headers = current_ != nullptr ? current_->headers : nullptr;
+  }
+  std::optional<RecordContext> record_metadata() const override {
+    if (current_ == nullptr) return std::nullopt;
+    return RecordContext{context_->topic, context_->partition, current_->offset, current_->timestamp};
+  }
+  int32_t partition() const override { return services_.partition(); }
+  const std::string& application_id() const override { return services_.application_id(); }
+  int64_t current_stream_time() const override { return services_.stream_time(); }
+  int64_t current_system_time() const override { return services_.wall_clock_time(); }
+  Cancellable Schedule(std::chrono::milliseconds interval, PunctuationType type,
+                       std::function<void(int64_t)> punctuator) override {
+    if (interval.count() < 1) {
+      throw TaskFailure(absl::InvalidArgumentError(
+          Cat("processor '", name_, "': a punctuation interval must be at least 1 ms")));
+    }
+    auto cancelled = std::make_shared<bool>(false);
+    const bool stream = type == PunctuationType::kStreamTime;
+    schedules_.push_back({interval, stream, std::move(punctuator), cancelled,
+                          stream ? -1 : services_.wall_clock_time() + interval.count()});
+    return Cancellable(cancelled);
+  }
+  void Commit() override { services_.RequestCommit(); }
+
+ protected:
+  KeyValueBytesStore& Store(std::string_view name) override {
+    if (std::find(stores_.begin(), stores_.end(), name) == stores_.end()) {
+      throw TaskFailure(absl::InvalidArgumentError(
+          Cat("processor '", name_, "' is not connected to state store '", name,
+              "'; name the store in KStream::Process")));
+    }
+    return RequireStore(services_, name);
+  }
+  const StoreWriteContext& write_context() const override { return write_; }
+
+ private:
+  struct Scheduled {
+    std::chrono::milliseconds interval;
+    bool stream_time;
+    std::function<void(int64_t)> punctuator;
+    std::shared_ptr<bool> cancelled;
+    int64_t next;
+  };
+
+  std::string name_;
+  std::unique_ptr<UserProcessor> processor_;
+  std::vector<std::string> stores_;
+  TaskServices& services_;
+  bool initialized_ = false;
+  Output<KOut, VOut> out_;
+  RecordBuffer<KOut, VOut> buffer_;
+  const BatchContext* context_ = nullptr;
+  BatchContext flush_context_;
+  Record<KIn, VIn>* current_ = nullptr;
+  int64_t punctuation_time_ = 0;
+  StoreWriteContext write_;
+  PositionCounter counter_;
+  std::vector<Scheduled> schedules_;
+};
+
+}  // namespace sluice::internal
