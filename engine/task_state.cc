@@ -117,14 +117,17 @@ std::vector<TaskState::Store*> TaskState::stores() {
 }
 
 absl::Status TaskState::ResetStore(Store& store) {
+  // The layers stay (nodes hold them); only the contents go.
   store.checkpoint = -1;
   if (store.cache != nullptr) store.cache->Discard();
   if (store.memory != nullptr) {
-    // Rebuild the layers over a fresh map.
-    store.stack.reset();
-    return Build(store);
+    store.memory->Clear();
+    return absl::OkStatus();
   }
   db_->DiscardPending();
+  // The checkpoint goes first: a crash between the two leaves data without a checkpoint,
+  // which a full restore over it repairs, never a checkpoint over missing data.
+  if (absl::Status s = db_->DeleteMeta(ChangelogKey(store.spec.name)); !s.ok()) return s;
   return db_->Clear(store.spec.name);
 }
 

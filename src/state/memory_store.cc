@@ -132,6 +132,12 @@ void MemoryStore::Commit() {
   pending_bytes_ = 0;
 }
 
+void MemoryStore::Clear() {
+  DiscardPending();
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  committed_.clear();
+}
+
 absl::Status MemoryStore::ReadCommitted(std::string_view key, std::string* value,
                                         bool* found) const {
   std::shared_lock<std::shared_mutex> lock(mu_);

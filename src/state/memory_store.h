@@ -27,7 +27,12 @@ class MemoryStore final : public KeyValueBytesStore {
 
   // Owner thread: applies or forgets the overlay.
   void Commit();
-  void DiscardPending() { overlay_.clear(); }
+  void DiscardPending() {
+    overlay_.clear();
+    pending_bytes_ = 0;
+  }
+  // Empties the store, committed state included (restoration starts over).
+  void Clear();
   size_t pending_bytes() const { return pending_bytes_; }
 
   // Any thread: the committed state.

@@ -202,6 +202,11 @@ absl::Status TaskDb::Clear(std::string_view family) {
   return absl::OkStatus();
 }
 
+absl::Status TaskDb::DeleteMeta(std::string_view key) {
+  return RocksStatus(db_->Delete(rocksdb::WriteOptions(), meta_, ToSlice(key)),
+                     "deleting a checkpoint");
+}
+
 absl::StatusOr<std::map<std::string, int64_t>> TaskDb::ReadMeta() {
   std::map<std::string, int64_t> out;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));

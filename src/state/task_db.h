@@ -62,6 +62,8 @@ class TaskDb {
   // Empties one column family (drop and re-create).
   absl::Status Clear(std::string_view family);
 
+  // Deletes one metadata key at once, durably (outside the pending batch).
+  absl::Status DeleteMeta(std::string_view key);
   // The task's metadata as last committed.
   absl::StatusOr<std::map<std::string, int64_t>> ReadMeta();
 
