@@ -29,6 +29,10 @@ namespace sluice {
 
 template <class K, class V>
 class KStream;
+template <class K, class V>
+class KGroupedTable;
+template <class K, class VA>
+class CogroupedKStream;
 
 template <class K, class V>
 class KTable {
@@ -81,6 +85,47 @@ class KTable {
     return AddTableNode<V2>("KTABLE-MAPVALUES-", named, [mapper](internal::TaskServices&) {
       return std::make_unique<internal::TableMapValuesNode<K, V, V2, F>>(mapper);
     });
+  }
+
+  // Groups the table by selector(key, value), which returns KeyValue<K2, V2> (or a pair),
+  // for an aggregation with an adder and a subtractor. The records go through the
+  // repartition topic `<name>-repartition`, written with the serdes of `grouped`.
+  template <class F, Serde KS2, Serde VS2>
+  KGroupedTable<typename KS2::Type, typename VS2::Type> GroupBy(
+      F selector, const Grouped<KS2, VS2>& grouped) const {
+    using K2 = typename KS2::Type;
+    using V2 = typename VS2::Type;
+    static_assert(std::copy_constructible<F> && std::is_invocable_v<F&, const K&, const V&>,
+                  "KTable::GroupBy: the selector must be copyable and callable as "
+                  "KeyValue<K2, V2>(const K& key, const V& value)");
+    using R = std::remove_cvref_t<std::invoke_result_t<F&, const K&, const V&>>;
+    static_assert(std::is_same_v<typename internal::KeyValueTraits<R>::Key, K2> &&
+                      std::is_same_v<typename internal::KeyValueTraits<R>::Value, V2>,
+                  "KTable::GroupBy: the selector's result does not match the serdes of Grouped");
+    internal::GraphNode node;
+    node.name = graph_->NextName("KTABLE-SELECT-");
+    node.parents = {node_};
+    node.factory = [selector](internal::TaskServices&) {
+      return std::make_unique<internal::TableSelectNode<K, V, K2, V2, F>>(selector);
+    };
+    KStream<K2, Change<V2>> selected(graph_, graph_->Add(std::move(node)));
+    return KGroupedTable<K2, V2>(graph_, selected, grouped.name(),
+                                 [grouped](KStream<K2, Change<V2>> s, const std::string& base) {
+                                   using CS = internal::ChangeSerde<VS2>;
+                                   return s.Repartition(Repartitioned<KS2, CS>(
+                                                            grouped.key_serde(), CS(grouped.value_serde()))
+                                                            .WithName(base));
+                                 });
+  }
+  template <class F>
+  auto GroupBy(F selector) const {
+    using R = std::remove_cvref_t<std::invoke_result_t<F&, const K&, const V&>>;
+    using K2 = typename internal::KeyValueTraits<R>::Key;
+    using V2 = typename internal::KeyValueTraits<R>::Value;
+    static_assert(HasDefaultSerde<K2> && HasDefaultSerde<V2>,
+                  "KTable::GroupBy: the new key or value has no default serde; pass "
+                  "Grouped<KeySerde, ValueSerde>()");
+    return GroupBy(std::move(selector), Grouped<DefaultSerdeFor<K2>, DefaultSerdeFor<V2>>());
   }
 
   // The name of the store that holds this table, for interactive queries; empty when the
@@ -189,6 +234,13 @@ class KGroupedStream {
     return Aggregate_<KS, VAS>(materialized, apply, "KSTREAM-AGGREGATE-");
   }
 
+  // Starts a cogrouped aggregation: several grouped streams (of the same key type, with
+  // their own value types) folded into one table, each by its own aggregator.
+  template <class VA, class F>
+  CogroupedKStream<K, VA> Cogroup(F aggregator) const {
+    return CogroupedKStream<K, VA>(graph_).template Add<V>(*this, std::move(aggregator));
+  }
+
   // For the DSL's own use. `repartition(base)` inserts the repartition topic
   // `<base>-repartition` and returns the node that reads it back; empty when the key
   // did not change.
@@ -222,10 +274,207 @@ class KGroupedStream {
     return KTable<K, typename VAS::Type>(graph_, graph_->Add(std::move(node)), store);
   }
 
+  template <class, class>
+  friend class CogroupedKStream;
+
   std::shared_ptr<internal::GraphBuilder> graph_;
   int node_;
   std::function<int(const std::string&)> repartition_;
   std::optional<std::string> name_;
+};
+
+// A table grouped by a new key (KTable::GroupBy), ready to be aggregated with an adder
+// and a subtractor: when a row of the source table changes, its old value is subtracted
+// from the aggregate of its old group and its new value added to that of its new group.
+template <class K, class V>
+class KGroupedTable {
+ public:
+  KTable<K, int64_t> Count() const {
+    static_assert(HasDefaultSerde<K>, "KGroupedTable::Count: K has no default serde; pass "
+                                      "Materialized<KeySerde, Int64Serde>()");
+    return Count(Materialized<DefaultSerdeFor<K>, Int64Serde>());
+  }
+  template <Serde KS>
+  KTable<K, int64_t> Count(const Materialized<KS, Int64Serde>& materialized) const {
+    auto adjust = [](const K&, const Change<V>& change,
+                     const std::optional<int64_t>& current) -> std::optional<int64_t> {
+      int64_t n = current.value_or(0);
+      if (change.old_value) --n;
+      if (change.new_value) ++n;
+      return n;
+    };
+    return Aggregate_<KS, Int64Serde>(materialized, adjust, "KTABLE-AGGREGATE-");
+  }
+
+  // adder(aggregate, value) and subtractor(aggregate, value); the first value of a group
+  // is its first aggregate.
+  template <class A, class S, Serde KS, Serde VS>
+  KTable<K, V> Reduce(A adder, S subtractor, const Materialized<KS, VS>& materialized) const {
+    static_assert(std::is_invocable_r_v<V, A&, const V&, const V&> &&
+                      std::is_invocable_r_v<V, S&, const V&, const V&>,
+                  "KGroupedTable::Reduce: the adder and subtractor must be callable as "
+                  "V(const V& aggregate, const V& value)");
+    auto adjust = [adder, subtractor](const K&, const Change<V>& change,
+                                      const std::optional<V>& current) mutable -> std::optional<V> {
+      std::optional<V> agg = current;
+      if (change.old_value && agg) agg = subtractor(*agg, *change.old_value);
+      if (change.new_value) agg = agg ? adder(*agg, *change.new_value) : *change.new_value;
+      return agg;
+    };
+    return Aggregate_<KS, VS>(materialized, adjust, "KTABLE-REDUCE-");
+  }
+  template <class A, class S>
+  KTable<K, V> Reduce(A adder, S subtractor) const {
+    return Reduce(std::move(adder), std::move(subtractor),
+                  Materialized<DefaultSerdeFor<K>, DefaultSerdeFor<V>>());
+  }
+
+  // adder(key, value, aggregate) and subtractor(key, value, aggregate), starting from
+  // initializer() for a new group.
+  template <class I, class A, class S, Serde KS, Serde VAS>
+  KTable<K, typename VAS::Type> Aggregate(I initializer, A adder, S subtractor,
+                                          const Materialized<KS, VAS>& materialized) const {
+    using VA = typename VAS::Type;
+    static_assert(std::is_invocable_r_v<VA, I&> &&
+                      std::is_invocable_r_v<VA, A&, const K&, const V&, VA&&> &&
+                      std::is_invocable_r_v<VA, S&, const K&, const V&, VA&&>,
+                  "KGroupedTable::Aggregate: the initializer must be callable as VA(), the "
+                  "adder and subtractor as VA(const K& key, const V& value, VA aggregate)");
+    auto adjust = [initializer, adder, subtractor](const K& key, const Change<V>& change,
+                                                   const std::optional<VA>& current) mutable
+        -> std::optional<VA> {
+      VA agg = current ? VA(*current) : VA(initializer());
+      if (change.old_value && current) agg = subtractor(key, *change.old_value, std::move(agg));
+      if (change.new_value) agg = adder(key, *change.new_value, std::move(agg));
+      return agg;
+    };
+    return Aggregate_<KS, VAS>(materialized, adjust, "KTABLE-AGGREGATE-");
+  }
+  template <class I, class A, class S>
+  auto Aggregate(I initializer, A adder, S subtractor) const {
+    using VA = std::remove_cvref_t<std::invoke_result_t<I&>>;
+    return Aggregate(std::move(initializer), std::move(adder), std::move(subtractor),
+                     Materialized<DefaultSerdeFor<K>, DefaultSerdeFor<VA>>());
+  }
+
+  // For the DSL's own use.
+  using Repartition =
+      std::function<KStream<K, Change<V>>(KStream<K, Change<V>>, const std::string& base)>;
+  KGroupedTable(std::shared_ptr<internal::GraphBuilder> graph, KStream<K, Change<V>> selected,
+                std::optional<std::string> name, Repartition repartition)
+      : graph_(std::move(graph)), selected_(std::move(selected)), name_(std::move(name)),
+        repartition_(std::move(repartition)) {}
+
+ private:
+  template <Serde KS, Serde VAS, class Adjust>
+  KTable<K, typename VAS::Type> Aggregate_(const Materialized<KS, VAS>& materialized,
+                                           Adjust adjust, std::string_view prefix) const {
+    static_assert(std::is_same_v<typename KS::Type, K>,
+                  "KGroupedTable: the key serde of Materialized does not serialize K");
+    const std::string store = materialized.name()
+                                  ? *materialized.name()
+                                  : graph_->NextName(internal::Cat(prefix, "STATE-STORE-"));
+    KStream<K, Change<V>> source = repartition_(selected_, name_.value_or(store));
+    graph_->AddStore(materialized.Spec(store));
+    internal::GraphNode node;
+    node.name = graph_->NextName(prefix);
+    node.parents = {source.node_id()};
+    node.stores = {store};
+    node.factory = [store, ks = materialized.key_serde(), vas = materialized.value_serde(),
+                    adjust](internal::TaskServices& services) {
+      return std::make_unique<internal::TableAggregateNode<V, KS, VAS, Adjust>>(
+          store, ks, vas, adjust, services);
+    };
+    return KTable<K, typename VAS::Type>(graph_, graph_->Add(std::move(node)), store);
+  }
+
+  std::shared_ptr<internal::GraphBuilder> graph_;
+  KStream<K, Change<V>> selected_;
+  std::optional<std::string> name_;
+  Repartition repartition_;
+};
+
+// Several grouped streams folded into one table (KGroupedStream::Cogroup): each input's
+// records are applied by that input's aggregator to the one aggregate per key.
+template <class K, class VA>
+class CogroupedKStream {
+ public:
+  // Adds another grouped stream, with aggregator(key, value, aggregate) -> aggregate.
+  template <class V, class F>
+  CogroupedKStream Cogroup(const KGroupedStream<K, V>& grouped, F aggregator) const {
+    return CogroupedKStream(*this).template Add<V>(grouped, std::move(aggregator));
+  }
+
+  template <class I>
+  KTable<K, VA> Aggregate(I initializer) const {
+    static_assert(HasDefaultSerde<K> && HasDefaultSerde<VA>,
+                  "CogroupedKStream::Aggregate: K or the aggregate type has no default serde; "
+                  "pass Materialized<KeySerde, AggregateSerde>()");
+    return Aggregate(std::move(initializer), Materialized<DefaultSerdeFor<K>, DefaultSerdeFor<VA>>());
+  }
+  template <class I, Serde KS, Serde VAS>
+  KTable<K, VA> Aggregate(I initializer, const Materialized<KS, VAS>& materialized) const {
+    static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VAS::Type, VA>,
+                  "CogroupedKStream::Aggregate: the serdes of Materialized do not match K and "
+                  "the aggregate type");
+    static_assert(std::is_invocable_r_v<VA, I&>,
+                  "CogroupedKStream::Aggregate: the initializer must be callable as VA()");
+    const std::string store = materialized.name()
+                                  ? *materialized.name()
+                                  : graph_->NextName("COGROUPKSTREAM-AGGREGATE-STATE-STORE-");
+    // Each input, repartitioned if its key changed, becomes a stream of "apply me"
+    // functions; their merge feeds one aggregation over the shared store.
+    std::optional<KStream<K, Step>> merged;
+    for (const Input& input : inputs_) {
+      KStream<K, Step> steps = input(store);
+      merged = merged ? merged->Merge(steps, Named::As(graph_->NextName("COGROUPKSTREAM-MERGE-")))
+                      : steps;
+    }
+    graph_->AddStore(materialized.Spec(store));
+    auto apply = [initializer](const K& key, const Step& step,
+                               const std::optional<VA>& current) mutable -> VA {
+      return step(key, current ? VA(*current) : VA(initializer()));
+    };
+    internal::GraphNode node;
+    node.name = graph_->NextName("COGROUPKSTREAM-AGGREGATE-");
+    node.parents = {merged->node_id()};
+    node.stores = {store};
+    node.factory = [store, ks = materialized.key_serde(), vas = materialized.value_serde(),
+                    apply](internal::TaskServices& services) {
+      return std::make_unique<internal::StreamAggregateNode<Step, KS, VAS, decltype(apply)>>(
+          store, ks, vas, apply, services);
+    };
+    return KTable<K, VA>(graph_, graph_->Add(std::move(node)), store);
+  }
+
+  // For the DSL's own use.
+  explicit CogroupedKStream(std::shared_ptr<internal::GraphBuilder> graph) : graph_(std::move(graph)) {}
+
+  template <class V, class F>
+  CogroupedKStream Add(const KGroupedStream<K, V>& grouped, F aggregator) {
+    static_assert(std::copy_constructible<F> &&
+                      std::is_invocable_r_v<VA, F&, const K&, const V&, VA&&>,
+                  "Cogroup: the aggregator must be copyable and callable as "
+                  "VA(const K& key, const V& value, VA aggregate)");
+    inputs_.push_back([grouped, aggregator](const std::string& store) {
+      int parent = grouped.node_;
+      if (grouped.repartition_) parent = grouped.repartition_(grouped.name_.value_or(store + "-" + std::to_string(parent)));
+      KStream<K, V> stream(grouped.graph_, parent);
+      return stream.MapValues([aggregator](const V& value) -> Step {
+        return [aggregator, value](const K& key, VA agg) mutable {
+          return aggregator(key, value, std::move(agg));
+        };
+      });
+    });
+    return *this;
+  }
+
+ private:
+  using Step = std::function<VA(const K&, VA)>;
+  using Input = std::function<KStream<K, Step>(const std::string& store)>;
+
+  std::shared_ptr<internal::GraphBuilder> graph_;
+  std::vector<Input> inputs_;
 };
 
 }  // namespace sluice

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -445,6 +446,102 @@ TEST(Table, CountOfAToStreamFeedsDownstreamOperators) {
   EXPECT_EQ(out.ReadKeyValuesToList(), (std::vector<SIKV>{{"k", 2}, {"k", 4}}));
 }
 
+// --- Grouped tables and cogroup ------------------------------------------------------------
+
+// Users and their regions; count users per region as users move.
+void UsersPerRegion(StreamsBuilder& builder, bool cache_users, bool cache_counts) {
+  auto users = Materialized<StringSerde, StringSerde>::As("users");
+  if (!cache_users) users = users.WithCachingDisabled();
+  auto counts = Materialized<StringSerde, Int64Serde>::As("users-per-region");
+  if (!cache_counts) counts = counts.WithCachingDisabled();
+  builder.Table("users", Consumed<StringSerde, Nullable<StringSerde>>(),
+                Materialized<StringSerde, Nullable<StringSerde>>::As("users")
+                    .WithCachingDisabled())
+      .MapValues([](const std::optional<std::string>& region) { return region.value_or("?"); })
+      .GroupBy([](const std::string& user, const std::string& region) {
+        return KeyValue<std::string, std::string>{region, user};
+      })
+      .Count(counts)
+      .ToStream()
+      .To("region-counts", Produced<StringSerde, Int64Serde>());
+  (void)users;
+}
+
+TEST(GroupedTable, CountFollowsRowsThatMoveBetweenGroups) {
+  for (bool cache_counts : {false, true}) {
+    StreamsBuilder builder;
+    UsersPerRegion(builder, false, cache_counts);
+    TopologyTestDriver::Options options;
+    options.partitions["users"] = 3;
+    auto driver = MakeDriver(builder, options);
+    ASSERT_NE(driver, nullptr);
+    auto in = driver->CreateInputTopic("users", StringSerde(), StringSerde());
+    ASSERT_TRUE(in.PipeInput("ann", "eu").ok());
+    ASSERT_TRUE(in.PipeInput("bob", "eu").ok());
+    ASSERT_TRUE(in.PipeInput("cy", "us").ok());
+    ASSERT_TRUE(in.PipeInput("ann", "us").ok());   // moves: eu -1, us +1
+    ASSERT_TRUE(in.PipeInput("bob", "eu").ok());   // same group: -1 +1
+    EXPECT_EQ(StoreContents(*driver, "users-per-region"),
+              (std::map<std::string, int64_t>{{"eu", 1}, {"us", 2}}))
+        << "cache " << cache_counts;
+    auto out = driver->CreateOutputTopic("region-counts", StringSerde(), Int64Serde());
+    std::map<std::string, int64_t> last;
+    for (auto& kv : out.ReadKeyValuesToList()) last[kv.key] = kv.value;
+    EXPECT_EQ(last, (std::map<std::string, int64_t>{{"eu", 1}, {"us", 2}}));
+  }
+}
+
+TEST(GroupedTable, ReduceWithAdderAndSubtractorSumsTheCurrentRows) {
+  StreamsBuilder builder;
+  builder.Table("balances", Consumed<StringSerde, Int64Serde>(),
+                Materialized<StringSerde, Int64Serde>::As("balances").WithCachingDisabled())
+      .GroupBy([](const std::string& account, int64_t balance) {
+        return KeyValue<std::string, int64_t>{account.substr(0, 1), balance};
+      })
+      .Reduce([](int64_t agg, int64_t v) { return agg + v; },
+              [](int64_t agg, int64_t v) { return agg - v; },
+              Materialized<StringSerde, Int64Serde>::As("totals").WithCachingDisabled());
+  TopologyTestDriver::Options options;
+  options.partitions["balances"] = 2;
+  auto driver = MakeDriver(builder, options);
+  ASSERT_NE(driver, nullptr);
+  auto in = driver->CreateInputTopic("balances", StringSerde(), Nullable<Int64Serde>());
+  ASSERT_TRUE(in.PipeInput("a1", 10).ok());
+  ASSERT_TRUE(in.PipeInput("a2", 5).ok());
+  ASSERT_TRUE(in.PipeInput("b1", 7).ok());
+  ASSERT_TRUE(in.PipeInput("a1", 20).ok());          // a: 10+5 -> 20+5
+  ASSERT_TRUE(in.PipeInput("a2", std::nullopt).ok()); // a2 deleted: a -= 5
+  EXPECT_EQ(StoreContents(*driver, "totals"), (std::map<std::string, int64_t>{{"a", 20}, {"b", 7}}));
+}
+
+TEST(Cogroup, SeveralStreamsFoldIntoOneAggregate) {
+  StreamsBuilder builder;
+  auto deposits = builder.Stream<std::string, int64_t>("deposits").GroupByKey();
+  auto withdrawals = builder.Stream<std::string, int64_t>("withdrawals").GroupByKey();
+  auto fees = builder.Stream<std::string, std::string>("fees")
+                  .SelectKey([](const std::string&, const std::string& account) { return account; })
+                  .GroupByKey();
+  deposits
+      .Cogroup<int64_t>([](const std::string&, int64_t v, int64_t agg) { return agg + v; })
+      .Cogroup(withdrawals, [](const std::string&, int64_t v, int64_t agg) { return agg - v; })
+      .Cogroup(fees, [](const std::string&, const std::string&, int64_t agg) { return agg - 1; })
+      .Aggregate([] { return int64_t{0}; },
+                 Materialized<StringSerde, Int64Serde>::As("balance").WithCachingDisabled());
+  TopologyTestDriver::Options options;
+  options.default_partitions = 2;
+  auto driver = MakeDriver(builder, options);
+  ASSERT_NE(driver, nullptr);
+  auto d = driver->CreateInputTopic("deposits", StringSerde(), Int64Serde());
+  auto w = driver->CreateInputTopic("withdrawals", StringSerde(), Int64Serde());
+  auto f = driver->CreateInputTopic("fees", StringSerde(), StringSerde());
+  ASSERT_TRUE(d.PipeInput("acc1", 100).ok());
+  ASSERT_TRUE(w.PipeInput("acc1", 30).ok());
+  ASSERT_TRUE(d.PipeInput("acc2", 50).ok());
+  ASSERT_TRUE(f.PipeInput("fee-1", "acc1").ok());
+  ASSERT_TRUE(f.PipeInput("fee-2", "acc2").ok());
+  EXPECT_EQ(StoreContents(*driver, "balance"), (std::map<std::string, int64_t>{{"acc1", 69}, {"acc2", 49}}));
+}
+
 // --- Store views and errors -------------------------------------------------------------
 
 TEST(Stores, RangePrefixAndCountOverEveryPartition) {
@@ -487,6 +584,39 @@ TEST(Stores, TwoStoresWithOneNameAreRejected) {
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find("two state stores are named 'same'"), std::string::npos)
       << t.status();
+}
+
+// A serde whose Serialize throws for negative numbers (like a user's to_json that rejects
+// a value).
+struct PickySerde {
+  using Type = int64_t;
+  static constexpr std::string_view kName = "PickySerde";
+  void Serialize(const int64_t& v, std::string& buf) const {
+    if (v < 0) throw std::domain_error("negative totals are not representable");
+    Int64Serde().Serialize(v, buf);
+  }
+  absl::Status Deserialize(std::string_view bytes, int64_t& out) const {
+    return Int64Serde().Deserialize(bytes, out);
+  }
+};
+
+TEST(Stores, AValueThatCannotBeSerializedIntoAStoreFailsTheTaskNamingStoreTopicPartitionOffset) {
+  StreamsBuilder builder;
+  builder.Stream<std::string, int64_t>("amounts")
+      .GroupByKey()
+      .Reduce([](int64_t a, int64_t b) { return a + b; },
+              Materialized<StringSerde, PickySerde>::As("totals"));
+  auto driver = MakeDriver(builder);
+  ASSERT_NE(driver, nullptr);
+  auto in = driver->CreateInputTopic("amounts", StringSerde(), Int64Serde());
+  ASSERT_TRUE(in.PipeInput("k", 5).ok());
+  absl::Status status = in.PipeInput("k", -10);
+  ASSERT_FALSE(status.ok());
+  const std::string message(status.message());
+  EXPECT_NE(message.find("state store 'totals'"), std::string::npos) << message;
+  EXPECT_NE(message.find("topic 'amounts' partition 0"), std::string::npos) << message;
+  EXPECT_NE(message.find("offset 1"), std::string::npos) << message;
+  EXPECT_NE(message.find("negative totals are not representable"), std::string::npos) << message;
 }
 
 TEST(Stores, AValueThatDoesNotSerializeBackFailsTheTaskNamingTheStore) {

@@ -64,8 +64,15 @@ class TypedStore {
   KeyValueBytesStore& bytes() { return store_; }
   const std::string& name() const { return store_.name(); }
 
-  std::string_view KeyBytes(const K& key) {
-    std::string_view bytes = SerializeInto(key_serde_, key, key_buf_);
+  std::string_view KeyBytes(const K& key, int64_t offset) {
+    std::string_view bytes;
+    try {
+      bytes = SerializeInto(key_serde_, key, key_buf_);
+    } catch (const std::exception& e) {
+      throw TaskFailure(absl::InvalidArgumentError(
+          Cat("cannot serialize the key for state store '", name(), "' (input record at offset ",
+              offset, ", serde ", SerdeName<KS>(), "): ", e.what())));
+    }
     if (bytes.data() == nullptr) {
       throw TaskFailure(absl::InvalidArgumentError(
           Cat("state store '", name(), "': a null key cannot be stored")));
@@ -105,8 +112,18 @@ class TypedStore {
     return key;
   }
 
-  void Put(std::string_view key, const V& value, int64_t timestamp, const PositionSet& positions) {
-    std::string_view bytes = SerializeInto(value_serde_, value, value_buf_);
+  // `offset` (of the input record) is for the error message of a value that cannot be
+  // serialized.
+  void Put(std::string_view key, const V& value, int64_t timestamp, const PositionSet& positions,
+           int64_t offset) {
+    std::string_view bytes;
+    try {
+      bytes = SerializeInto(value_serde_, value, value_buf_);
+    } catch (const std::exception& e) {
+      throw TaskFailure(absl::InvalidArgumentError(
+          Cat("cannot serialize the value for state store '", name(), "' (input record at offset ",
+              offset, ", serde ", SerdeName<VS>(), "): ", e.what())));
+    }
     if (bytes.data() == nullptr) {
       Delete(key);
       return;
@@ -247,7 +264,7 @@ class StreamAggregateNode final : public Input<typename KS::Type, V> {
         if (!r->value) continue;
       }
       const WritePosition position = counter_.Next(*batch.context, r->offset);
-      std::string_view key = store_.KeyBytes(r->key);
+      std::string_view key = store_.KeyBytes(r->key, r->offset);
       std::optional<VA> current;
       int64_t timestamp = r->timestamp;
       PositionSet positions;
@@ -265,7 +282,7 @@ class StreamAggregateNode final : public Input<typename KS::Type, V> {
       }
       VA next = apply_(std::as_const(r->key), std::as_const(r->value), current);
       positions.Advance(position);
-      store_.Put(key, next, timestamp, positions);
+      store_.Put(key, next, timestamp, positions, r->offset);
       if (!emitter_.caching()) {
         emitter_.Add(r->key, std::move(next), std::move(current), timestamp, r->offset, r->seq);
       }
@@ -298,7 +315,7 @@ class TableWriter {
 
   void Upsert(const K& key, std::optional<V> value, int64_t timestamp, int64_t offset,
               uint32_t seq, const WritePosition& position) {
-    std::string_view key_bytes = store_.KeyBytes(key);
+    std::string_view key_bytes = store_.KeyBytes(key, offset);
     StoredValue stored;
     std::optional<V> old;
     PositionSet positions;
@@ -317,7 +334,7 @@ class TableWriter {
     }
     if (value) {
       positions.Advance(position);
-      store_.Put(key_bytes, *value, timestamp, positions);
+      store_.Put(key_bytes, *value, timestamp, positions, offset);
     } else {
       store_.Delete(key_bytes);
     }
@@ -517,6 +534,162 @@ class TableMapValuesNode final : public Input<K, Change<V>> {
   F f_;
   Output<K, Change<V2>> out_;
   RecordBuffer<K, Change<V2>> buffer_;
+};
+
+// The value serde of a KTable::GroupBy repartition topic: a change as
+//   flags (1 byte: 1 = new value present, 2 = old value present)
+//   [varint length of the new value's bytes, the bytes] [the old value's bytes]
+template <Serde VS>
+class ChangeSerde {
+ public:
+  using Type = Change<typename VS::Type>;
+  static constexpr std::string_view kName = "ChangeSerde";
+
+  ChangeSerde() = default;
+  explicit ChangeSerde(VS inner) : inner_(std::move(inner)) {}
+
+  void Serialize(const Type& change, std::string& buf) const {
+    buf.clear();
+    buf.push_back(static_cast<char>((change.new_value ? 1 : 0) | (change.old_value ? 2 : 0)));
+    if (change.new_value) {
+      inner_.Serialize(*change.new_value, scratch_);
+      uint64_t n = scratch_.size();
+      while (n >= 0x80) {
+        buf.push_back(static_cast<char>(n | 0x80));
+        n >>= 7;
+      }
+      buf.push_back(static_cast<char>(n));
+      buf += scratch_;
+    }
+    if (change.old_value) {
+      inner_.Serialize(*change.old_value, scratch_);
+      buf += scratch_;
+    }
+  }
+
+  absl::Status Deserialize(std::string_view bytes, Type& out) const {
+    if (bytes.empty()) return absl::InvalidArgumentError("ChangeSerde: no bytes");
+    const auto flags = static_cast<uint8_t>(bytes[0]);
+    bytes.remove_prefix(1);
+    out.new_value.reset();
+    out.old_value.reset();
+    if (flags & 1) {
+      uint64_t n = 0;
+      int shift = 0;
+      while (true) {
+        if (bytes.empty() || shift > 63) return absl::InvalidArgumentError("ChangeSerde: truncated");
+        const auto b = static_cast<uint8_t>(bytes[0]);
+        bytes.remove_prefix(1);
+        n |= static_cast<uint64_t>(b & 0x7f) << shift;
+        shift += 7;
+        if ((b & 0x80) == 0) break;
+      }
+      if (n > bytes.size()) return absl::InvalidArgumentError("ChangeSerde: truncated");
+      out.new_value.emplace();
+      if (absl::Status s = inner_.Deserialize(bytes.substr(0, n), *out.new_value); !s.ok()) return s;
+      bytes.remove_prefix(n);
+    }
+    if (flags & 2) {
+      out.old_value.emplace();
+      if (absl::Status s = inner_.Deserialize(bytes, *out.old_value); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  VS inner_;
+  mutable std::string scratch_;  // per-call scratch; serdes are used by one thread each
+};
+
+// KTable::GroupBy: each change of the table becomes a subtraction of the old value under
+// its old group key and an addition of the new value under its new group key.
+template <class K, class V, class K2, class V2, class F>
+class TableSelectNode final : public Input<K, Change<V>> {
+ public:
+  explicit TableSelectNode(F selector) : selector_(std::move(selector)) {}
+  absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
+  void Process(const Batch<K, Change<V>>& batch) override {
+    buffer_.Clear();
+    for (Record<K, Change<V>>* r : batch.records) {
+      if (r->value.old_value) Add(*r, selector_(std::as_const(r->key), *r->value.old_value), false);
+      if (r->value.new_value) Add(*r, selector_(std::as_const(r->key), *r->value.new_value), true);
+    }
+    out_.Emit(buffer_.View(), true, batch.context);
+  }
+
+ private:
+  template <class KV>
+  void Add(const Record<K, Change<V>>& in, KV&& kv, bool is_new) {
+    Record<K2, Change<V2>>& out = buffer_.Next();
+    out.key = KeyOf(std::forward<KV>(kv));
+    out.value.new_value.reset();
+    out.value.old_value.reset();
+    (is_new ? out.value.new_value : out.value.old_value) = ValueOf(std::forward<KV>(kv));
+    out.timestamp = in.timestamp;
+    out.offset = in.offset;
+    out.seq = in.seq;
+    out.headers = nullptr;
+  }
+
+  F selector_;
+  Output<K2, Change<V2>> out_;
+  RecordBuffer<K2, Change<V2>> buffer_;
+};
+
+// count / reduce / aggregate of a grouped table: `Adjust(key, change, current)` applies
+// the subtraction of change.old_value and the addition of change.new_value.
+template <class V, Serde KS, Serde VAS, class Adjust>
+class TableAggregateNode final : public Input<typename KS::Type, Change<V>> {
+ public:
+  using K = typename KS::Type;
+  using VA = typename VAS::Type;
+
+  TableAggregateNode(std::string_view store, KS ks, VAS vas, Adjust adjust, TaskServices& services)
+      : store_(RequireStore(services, store), std::move(ks), std::move(vas)),
+        emitter_(store_, services.partition()), adjust_(std::move(adjust)) {}
+
+  absl::Status AddChild(NodeInstance* child) override { return emitter_.out().Wire(child); }
+
+  void Process(const Batch<K, Change<V>>& batch) override {
+    emitter_.Begin();
+    StoredValue stored;
+    for (Record<K, Change<V>>* r : batch.records) {
+      const WritePosition position = counter_.Next(*batch.context, r->offset);
+      std::string_view key = store_.KeyBytes(r->key, r->offset);
+      std::optional<VA> current;
+      int64_t timestamp = r->timestamp;
+      PositionSet positions;
+      if (store_.Lookup(key, &stored)) {
+        current = store_.DecodeValue(stored.value);
+        timestamp = std::max(timestamp, stored.timestamp);
+        positions = std::move(stored.positions);
+        if (positions.Covers(position)) {
+          if (!emitter_.caching()) emitter_.Add(r->key, current, current, stored.timestamp, r->offset, r->seq);
+          continue;
+        }
+      }
+      std::optional<VA> next = adjust_(std::as_const(r->key), std::as_const(r->value), current);
+      positions.Advance(position);
+      if (next) {
+        store_.Put(key, *next, timestamp, positions, r->offset);
+      } else if (current) {
+        store_.Delete(key);
+      }
+      if (!emitter_.caching()) {
+        emitter_.Add(r->key, std::move(next), std::move(current), timestamp, r->offset, r->seq);
+      }
+    }
+    emitter_.End(batch.context);
+  }
+
+  void FlushCache() override { emitter_.FlushStore(); }
+  void Reset() override { counter_.Reset(); }
+
+ private:
+  TypedStore<KS, VAS> store_;
+  ChangeEmitter<KS, VAS> emitter_;
+  Adjust adjust_;
+  PositionCounter counter_;
 };
 
 }  // namespace sluice::internal
