@@ -63,6 +63,8 @@ absl::Status CachingStore::Get(std::string_view key, std::string* value, bool* f
   Entry& e = Upsert(key);
   const size_t before = e.Bytes();
   e.value = *value;
+  e.base_known = true;
+  e.base = *value;
   Account(before, e.Bytes());
   return EvictIfNeeded();
 }
@@ -87,12 +89,30 @@ absl::Status CachingStore::Delete(std::string_view key) {
   return EvictIfNeeded();
 }
 
-absl::Status CachingStore::WriteDown(const Entry& e) {
+absl::Status CachingStore::WriteDown(Entry& e) {
+  if (listener_ != nullptr && !e.base_known) {
+    // Written without being read first: what it replaces is only known below.
+    std::string old;
+    bool found = false;
+    if (absl::Status s = inner_->Get(e.key, &old, &found); !s.ok()) return s;
+    if (found) e.base = std::move(old);
+    e.base_known = true;
+  }
   absl::Status s = e.deleted ? inner_->Delete(e.key) : inner_->Put(e.key, e.value);
   if (!s.ok()) return s;
   if (listener_ != nullptr) {
-    listener_->OnFlush(e.key, e.deleted ? std::nullopt : std::optional<std::string_view>(e.value));
+    listener_->OnFlush(e.key, e.deleted ? std::nullopt : std::optional<std::string_view>(e.value),
+                       e.base ? std::optional<std::string_view>(*e.base) : std::nullopt);
   }
+  // The store below now holds this entry's value.
+  const size_t before = e.Bytes();
+  if (e.deleted) {
+    e.base.reset();
+  } else {
+    e.base = e.value;
+  }
+  e.base_known = true;
+  Account(before, e.Bytes());
   return absl::OkStatus();
 }
 

@@ -85,12 +85,16 @@ class CachingStore final : public KeyValueBytesStore {
     std::string value;
     bool deleted = false;
     bool dirty = false;
-    size_t Bytes() const { return key.size() + value.size() + 96; }
+    // What the store below holds for the key, when known (read through on a miss, or
+    // written down by a flush): the old value a flush reports.
+    bool base_known = false;
+    std::optional<std::string> base;
+    size_t Bytes() const { return key.size() + value.size() + (base ? base->size() : 0) + 96; }
   };
   using Lru = std::list<Entry>;
 
   Entry& Upsert(std::string_view key);
-  absl::Status WriteDown(const Entry& e);
+  absl::Status WriteDown(Entry& e);
   absl::Status EvictIfNeeded();
   void Account(size_t before, size_t after);
 

@@ -33,9 +33,12 @@ using testing::SentRecord;
 // Records every OnFlush call, bytes copied.
 class RecordingListener final : public CacheFlushListener {
  public:
-  void OnFlush(std::string_view key, std::optional<std::string_view> value) override {
+  void OnFlush(std::string_view key, std::optional<std::string_view> value,
+               std::optional<std::string_view> old_value) override {
     calls.emplace_back(std::string(key),
                        value ? std::optional<std::string>(std::string(*value)) : std::nullopt);
+    olds.emplace_back(std::string(key), old_value ? std::optional<std::string>(std::string(*old_value))
+                                                  : std::nullopt);
   }
   // The calls per key.
   std::map<std::string, std::vector<std::optional<std::string>>> ByKey() const {
@@ -45,6 +48,8 @@ class RecordingListener final : public CacheFlushListener {
   }
 
   std::vector<std::pair<std::string, std::optional<std::string>>> calls;
+  // The old value reported with each call.
+  std::vector<std::pair<std::string, std::optional<std::string>>> olds;
 };
 
 using Calls = std::vector<std::pair<std::string, std::optional<std::string>>>;
@@ -96,6 +101,30 @@ TEST_F(CachingStoreTest, WritesStayInTheCacheUntilFlush) {
   EXPECT_EQ(listener_.ByKey(), (std::map<std::string, std::vector<std::optional<std::string>>>{
                                    {"a", {"1"}}, {"b", {"2"}}}));
   EXPECT_EQ(cache_->entries(), 2u) << "flushed entries stay cached, clean";
+}
+
+TEST_F(CachingStoreTest, AFlushReportsTheValueItReplacesBelow) {
+  // Known from a read-through: no extra read at flush.
+  ASSERT_TRUE(memory_->Put("read", "old").ok());
+  EXPECT_EQ(GetValue(*cache_, "read"), "old");
+  Put("read", "new");
+  // Written blind: the flush reads what is below.
+  ASSERT_TRUE(memory_->Put("blind", "was").ok());
+  Put("blind", "now");
+  Put("fresh", "1");
+  const uint64_t gets_before = below_->gets.load();
+  ASSERT_TRUE(cache_->Flush().ok());
+  EXPECT_EQ(below_->gets.load() - gets_before, 2u) << "only the blind writes read below";
+  std::map<std::string, std::optional<std::string>> olds(listener_.olds.begin(), listener_.olds.end());
+  EXPECT_EQ(olds, (std::map<std::string, std::optional<std::string>>{
+                      {"read", "old"}, {"blind", "was"}, {"fresh", std::nullopt}}));
+  // After a flush the old value is what that flush wrote.
+  listener_.olds.clear();
+  Put("fresh", "2");
+  ASSERT_TRUE(cache_->Delete("read").ok());
+  ASSERT_TRUE(cache_->Flush().ok());
+  olds = std::map<std::string, std::optional<std::string>>(listener_.olds.begin(), listener_.olds.end());
+  EXPECT_EQ(olds, (std::map<std::string, std::optional<std::string>>{{"fresh", "1"}, {"read", "new"}}));
 }
 
 TEST_F(CachingStoreTest, AFlushWritesEachKeyOnceWithItsLatestValue) {

@@ -62,7 +62,8 @@ Rec Tombstone(std::string key, int64_t offset) {
 
 class RecordingListener final : public CacheFlushListener {
  public:
-  void OnFlush(std::string_view key, std::optional<std::string_view>) override {
+  void OnFlush(std::string_view key, std::optional<std::string_view>,
+               std::optional<std::string_view>) override {
     keys.emplace_back(key);
   }
   std::vector<std::string> keys;

@@ -95,8 +95,10 @@ class StoreIterator {
 class CacheFlushListener {
  public:
   virtual ~CacheFlushListener() = default;
-  // `value` is the envelope, or nullopt for a delete.
-  virtual void OnFlush(std::string_view key, std::optional<std::string_view> value) = 0;
+  // `value` is the envelope written, or nullopt for a delete; `old_value` the envelope the
+  // store below held before (nullopt if none).
+  virtual void OnFlush(std::string_view key, std::optional<std::string_view> value,
+                       std::optional<std::string_view> old_value) = 0;
 };
 
 // A key-value store over bytes. Values are envelopes (see EncodeStored).

@@ -214,20 +214,28 @@ class ChangeEmitter : public CacheFlushListener {
   }
 
   // CacheFlushListener: an entry left the cache (commit or eviction).
-  void OnFlush(std::string_view key, std::optional<std::string_view> envelope) override {
-    std::optional<V> value;
+  void OnFlush(std::string_view key, std::optional<std::string_view> envelope,
+               std::optional<std::string_view> old_envelope) override {
     int64_t timestamp = 0;
-    if (envelope) {
-      StoredValue stored;
-      if (!DecodeStored(*envelope, &stored)) {
-        throw TaskFailure(absl::DataLossError(
-            Cat("state store '", store_.name(), "': a cached value has a malformed envelope")));
-      }
-      value = store_.DecodeValue(stored.value);
-      timestamp = stored.timestamp;
-    }
-    Add(store_.DecodeKey(key), std::move(value), std::nullopt, timestamp, -1, 0);
+    std::optional<V> value = Decode(envelope, &timestamp);
+    int64_t ignored = 0;
+    std::optional<V> old = Decode(old_envelope, &ignored);
+    Add(store_.DecodeKey(key), std::move(value), std::move(old), timestamp, -1, 0);
   }
+
+ private:
+  std::optional<V> Decode(std::optional<std::string_view> envelope, int64_t* timestamp) {
+    if (!envelope) return std::nullopt;
+    StoredValue stored;
+    if (!DecodeStored(*envelope, &stored)) {
+      throw TaskFailure(absl::DataLossError(
+          Cat("state store '", store_.name(), "': a cached value has a malformed envelope")));
+    }
+    *timestamp = stored.timestamp;
+    return store_.DecodeValue(stored.value);
+  }
+
+ public:
 
  private:
   TypedStore<KS, VS>& store_;
