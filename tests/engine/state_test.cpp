@@ -277,6 +277,89 @@ void RunOnce(EmbeddedBroker& broker, const Topology& topology, const std::string
   EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
 }
 
+// Slows restoration down (the listener runs on the stream thread) and notes when it ends.
+struct SlowRestore : StateRestoreListener {
+  void OnBatchRestored(const std::string&, const std::string&, int32_t, int64_t, uint64_t) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  void OnRestoreEnd(const std::string&, const std::string&, int32_t, uint64_t) override {
+    ended = true;
+  }
+  std::atomic<bool> ended{false};
+};
+
+TEST(StatefulApp, RestoringOneTaskDoesNotStopTheOthersOnItsThread) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("clicks", 1).ok());
+  ASSERT_TRUE(broker->CreateTopic("counts", 1).ok());
+  ASSERT_TRUE(broker->CreateTopic("pings", 1).ok());
+  ASSERT_TRUE(broker->CreateTopic("pongs", 1).ok());
+  const std::string servers = broker->bootstrap_servers();
+  StateDir dir;
+  StreamsBuilder builder;
+  builder.Stream<std::string, std::string>("clicks")
+      .GroupByKey()
+      .Count(Materialized<StringSerde, Int64Serde>::As("per-user"))
+      .ToStream()
+      .To("counts", Produced<StringSerde, Int64Serde>());
+  builder.Stream<std::string, std::string>("pings").To("pongs");
+  Topology topology = builder.Build().value();
+  // A long changelog: many distinct users.
+  std::vector<std::pair<std::string, std::string>> clicks;
+  for (int i = 0; i < 20000; ++i) clicks.emplace_back("user-" + std::to_string(i), "/");
+  ProduceAll(servers, "clicks", clicks);
+  auto props = TestAppConfig("restorer");
+  props["state.dir"] = dir.path();
+  props["max.poll.records"] = "500";
+  {
+    auto app = App::Create(topology, StreamsConfig::Create(props).value(), broker.get()).value();
+    ASSERT_TRUE(app->Start().ok());
+    ASSERT_TRUE(app->AwaitState(AppState::kRunning, std::chrono::seconds(30)));
+    auto counts = ReadTopic(servers, "counts", 1, 20000, std::chrono::seconds(60));
+    EXPECT_GE(counts.size(), 20000u);
+    EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
+  }
+  fs::remove_all(fs::path(dir.path()) / "restorer");
+  // One stream thread hosts both tasks; the count task restores ~40 slow batches.
+  auto listener = std::make_shared<SlowRestore>();
+  auto app = App::Create(topology, StreamsConfig::Create(props).value(), broker.get()).value();
+  app->SetStateRestoreListener(listener);
+  ASSERT_TRUE(app->Start().ok());
+  ASSERT_TRUE(app->AwaitState(AppState::kRunning, std::chrono::seconds(30)));
+  ProduceAll(servers, "pings", {{"p", "1"}});
+  auto pongs = ReadTopic(servers, "pongs", 1, 1, std::chrono::seconds(30));
+  ASSERT_EQ(pongs.size(), 1u);
+  EXPECT_FALSE(listener->ended) << "the ping went through while the store was restoring";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!listener->ended && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(listener->ended);
+  EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
+}
+
+TEST(StatefulApp, SourcesOfAStoreThatAreNotCoPartitionedAreAnErrorNamingThem) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("left", 4).ok());
+  ASSERT_TRUE(broker->CreateTopic("right", 3).ok());
+  StateDir dir;
+  StreamsBuilder builder;
+  builder.Stream<std::string, std::string>("left")
+      .Merge(builder.Stream<std::string, std::string>("right"))
+      .GroupByKey()
+      .Count(Materialized<StringSerde, Int64Serde>::As("n"));
+  auto props = TestAppConfig("copartition");
+  props["state.dir"] = dir.path();
+  auto app = App::Create(builder.Build().value(), StreamsConfig::Create(props).value(), broker.get())
+                 .value();
+  ASSERT_TRUE(app->Start().ok());
+  ASSERT_TRUE(app->AwaitState(AppState::kError, std::chrono::seconds(30)));
+  const std::string message(app->error().message());
+  EXPECT_NE(message.find("'left' (4 partitions)"), std::string::npos) << message;
+  EXPECT_NE(message.find("'right' (3 partitions)"), std::string::npos) << message;
+  EXPECT_NE(message.find("not co-partitioned"), std::string::npos) << message;
+}
+
 class StateFaults : public ::testing::Test {
  protected:
   void SetUp() override {
