@@ -360,6 +360,53 @@ TEST(StatefulApp, SourcesOfAStoreThatAreNotCoPartitionedAreAnErrorNamingThem) {
   EXPECT_NE(message.find("not co-partitioned"), std::string::npos) << message;
 }
 
+// Asks for a commit when it sees the value "commit-now".
+class CommitOnDemand : public Processor<std::string, std::string, std::string, std::string> {
+ public:
+  void Init(Context& context) override { context_ = &context; }
+  void Process(const InputRecord<std::string, std::string>& r) override {
+    if (r.value == "commit-now") context_->Commit();
+  }
+
+ private:
+  Context* context_ = nullptr;
+};
+
+TEST(StatefulApp, AProcessorCanAskForACommit) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("in", 1).ok());
+  const std::string servers = broker->bootstrap_servers();
+  StreamsBuilder builder;
+  builder.Stream<std::string, std::string>("in").Process([] {
+    return std::make_unique<CommitOnDemand>();
+  });
+  auto props = TestAppConfig("committer");
+  props["commit.interval.ms"] = "3600000";  // never, unless asked
+  auto app = App::Create(builder.Build().value(), StreamsConfig::Create(props).value(), broker.get())
+                 .value();
+  ASSERT_TRUE(app->Start().ok());
+  ASSERT_TRUE(app->AwaitState(AppState::kRunning, std::chrono::seconds(30)));
+  auto committed = [&]() -> int64_t {
+    auto consumer = internal::Consumer::Create(
+        {{"bootstrap.servers", servers}, {"group.id", "committer"}}, nullptr).value();
+    internal::PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(list.get(), "in", 0);
+    auto got = consumer->Committed(list.get(), std::chrono::seconds(10));
+    return got.ok() ? (*got)->elems[0].offset : -2;
+  };
+  ProduceAll(servers, "in", {{"k", "a"}, {"k", "b"}});
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_LT(committed(), 0) << "nothing committed without a request";
+  ProduceAll(servers, "in", {{"k", "commit-now"}});
+  int64_t offset = -1;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((offset = committed()) != 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(offset, 3);
+  EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
+}
+
 class StateFaults : public ::testing::Test {
  protected:
   void SetUp() override {
