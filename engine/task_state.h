@@ -43,7 +43,7 @@ class TaskState {
     int32_t partition = 0;
     std::string task;  // "0_1", for messages
     // Past this many bytes of uncommitted store changes the task asks for a commit.
-    size_t max_pending_bytes = 64u << 20;
+    size_t max_pending_bytes = 4u << 20;
   };
 
   struct Store {
