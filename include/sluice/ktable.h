@@ -164,21 +164,26 @@ template <class K, class V>
 class KGroupedStream {
  public:
   // Counts the records per key.
+  // Counts the records per key. `named` names the processor (as in Kafka Streams; the
+  // store is named by Materialized).
   KTable<K, int64_t> Count(const Named& named = {}) const {
     static_assert(HasDefaultSerde<K>,
                   "KGroupedStream::Count: K has no default serde; pass "
                   "Materialized<KeySerde, Int64Serde>()");
-    Materialized<DefaultSerdeFor<K>, Int64Serde> m;
-    return Count(named.name() ? m.WithName(*named.name()) : m);
+    return Count(named, Materialized<DefaultSerdeFor<K>, Int64Serde>());
   }
   template <Serde KS>
   KTable<K, int64_t> Count(const Materialized<KS, Int64Serde>& materialized) const {
+    return Count(Named(), materialized);
+  }
+  template <Serde KS>
+  KTable<K, int64_t> Count(const Named& named, const Materialized<KS, Int64Serde>& materialized) const {
     static_assert(std::is_same_v<typename KS::Type, K>,
                   "KGroupedStream::Count: the key serde of Materialized does not serialize K");
     auto apply = [](const K&, const V&, const std::optional<int64_t>& current) -> int64_t {
       return current.value_or(0) + 1;
     };
-    return Aggregate_<KS, Int64Serde>(materialized, apply, "KSTREAM-AGGREGATE-");
+    return Aggregate_<KS, Int64Serde>(materialized, apply, "KSTREAM-AGGREGATE-", named);
   }
 
   // Combines the values per key: reducer(aggregate, value); the first value of a key is
@@ -253,7 +258,8 @@ class KGroupedStream {
  private:
   template <Serde KS, Serde VAS, class Apply>
   KTable<K, typename VAS::Type> Aggregate_(const Materialized<KS, VAS>& materialized,
-                                           Apply apply, std::string_view prefix) const {
+                                           Apply apply, std::string_view prefix,
+                                           const Named& named = {}) const {
     // Kafka Streams names the store before the processor, and the repartition topic
     // after the grouping's name or else the store's.
     const std::string store = materialized.name()
@@ -263,7 +269,7 @@ class KGroupedStream {
     if (repartition_) parent = repartition_(name_.value_or(store));
     graph_->AddStore(materialized.Spec(store));
     internal::GraphNode node;
-    node.name = graph_->NextName(prefix);
+    node.name = named.name() && !named.name()->empty() ? *named.name() : graph_->NextName(prefix);
     node.parents = {parent};
     node.stores = {store};
     node.factory = [store, ks = materialized.key_serde(), vas = materialized.value_serde(),
