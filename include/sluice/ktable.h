@@ -46,7 +46,9 @@ class KTable {
     node.name = NameFor("KTABLE-TOSTREAM-", named);
     node.parents = {node_};
     node.factory = [](internal::TaskServices&) {
-      return std::make_unique<internal::TableToStreamNode<K, V>>();
+      return std::make_unique<
+          internal::ChangeMapNode<K, V, std::optional<V>, internal::NewValueOf>>(
+          internal::NewValueOf{});
     };
     return KStream<K, std::optional<V>>(graph_, graph_->Add(std::move(node)));
   }
@@ -58,7 +60,8 @@ class KTable {
                   "KTable::Filter: the predicate must be copyable and callable as "
                   "bool(const K& key, const V& value)");
     return AddTableNode<V>("KTABLE-FILTER-", named, [predicate](internal::TaskServices&) {
-      return std::make_unique<internal::TableFilterNode<K, V, P, false>>(predicate);
+      using Fn = internal::FilterChange<P, false>;
+      return std::make_unique<internal::ChangeMapNode<K, V, Change<V>, Fn>>(Fn{predicate});
     });
   }
 
@@ -68,7 +71,8 @@ class KTable {
                   "KTable::FilterNot: the predicate must be copyable and callable as "
                   "bool(const K& key, const V& value)");
     return AddTableNode<V>("KTABLE-FILTER-", named, [predicate](internal::TaskServices&) {
-      return std::make_unique<internal::TableFilterNode<K, V, P, true>>(predicate);
+      using Fn = internal::FilterChange<P, true>;
+      return std::make_unique<internal::ChangeMapNode<K, V, Change<V>, Fn>>(Fn{predicate});
     });
   }
 
@@ -83,7 +87,8 @@ class KTable {
         std::is_invocable_v<F&, const K&, const V&>, std::invoke_result<F&, const K&, const V&>,
         std::invoke_result<F&, const V&>>::type>;
     return AddTableNode<V2>("KTABLE-MAPVALUES-", named, [mapper](internal::TaskServices&) {
-      return std::make_unique<internal::TableMapValuesNode<K, V, V2, F>>(mapper);
+      using Fn = internal::MapChange<V2, F>;
+      return std::make_unique<internal::ChangeMapNode<K, V, Change<V2>, Fn>>(Fn{mapper});
     });
   }
 
@@ -274,7 +279,7 @@ class KGroupedStream {
     node.stores = {store};
     node.factory = [store, ks = materialized.key_serde(), vas = materialized.value_serde(),
                     apply](internal::TaskServices& services) {
-      return std::make_unique<internal::StreamAggregateNode<V, KS, VAS, Apply>>(
+      return std::make_unique<internal::AggregateNode<V, KS, VAS, Apply>>(
           store, ks, vas, apply, services);
     };
     return KTable<K, typename VAS::Type>(graph_, graph_->Add(std::move(node)), store);
@@ -388,7 +393,7 @@ class KGroupedTable {
     node.stores = {store};
     node.factory = [store, ks = materialized.key_serde(), vas = materialized.value_serde(),
                     adjust](internal::TaskServices& services) {
-      return std::make_unique<internal::TableAggregateNode<V, KS, VAS, Adjust>>(
+      return std::make_unique<internal::AggregateNode<Change<V>, KS, VAS, Adjust>>(
           store, ks, vas, adjust, services);
     };
     return KTable<K, typename VAS::Type>(graph_, graph_->Add(std::move(node)), store);
@@ -447,7 +452,7 @@ class CogroupedKStream {
     node.stores = {store};
     node.factory = [store, ks = materialized.key_serde(), vas = materialized.value_serde(),
                     apply](internal::TaskServices& services) {
-      return std::make_unique<internal::StreamAggregateNode<Step, KS, VAS, decltype(apply)>>(
+      return std::make_unique<internal::AggregateNode<Step, KS, VAS, decltype(apply)>>(
           store, ks, vas, apply, services);
     };
     return KTable<K, VA>(graph_, graph_->Add(std::move(node)), store);

@@ -18,6 +18,7 @@
 
 #include "sluice/internal/node.h"
 #include "sluice/internal/source_sink.h"
+#include "sluice/internal/stateless.h"
 #include "sluice/internal/state_store.h"
 #include "sluice/internal/str.h"
 #include "sluice/serde.h"
@@ -245,16 +246,18 @@ class ChangeEmitter : public CacheFlushListener {
   BatchContext flush_context_;
 };
 
-// count / reduce / aggregate of a grouped stream. `Apply(key, value, current)` returns
-// the new aggregate (current is nullopt for a key seen for the first time).
+// count / reduce / aggregate of a grouped stream (V: its values) or of a grouped table
+// (V: Change<...>, the subtraction and addition of a row's old and new value).
+// `Apply(key, value, current)` returns the new aggregate (current is nullopt for a key
+// seen for the first time); a table aggregation may return std::optional, where nullopt
+// deletes the key.
 template <class V, Serde KS, Serde VAS, class Apply>
-class StreamAggregateNode final : public Input<typename KS::Type, V> {
+class AggregateNode final : public Input<typename KS::Type, V> {
  public:
   using K = typename KS::Type;
   using VA = typename VAS::Type;
 
-  StreamAggregateNode(std::string_view store, KS ks, VAS vas, Apply apply,
-                      TaskServices& services)
+  AggregateNode(std::string_view store, KS ks, VAS vas, Apply apply, TaskServices& services)
       : store_(RequireStore(services, store), std::move(ks), std::move(vas)),
         emitter_(store_, services.partition()), apply_(std::move(apply)) {}
 
@@ -288,9 +291,13 @@ class StreamAggregateNode final : public Input<typename KS::Type, V> {
           continue;
         }
       }
-      VA next = apply_(std::as_const(r->key), std::as_const(r->value), current);
+      std::optional<VA> next = apply_(std::as_const(r->key), std::as_const(r->value), current);
       positions.Advance(position);
-      store_.Put(key, next, timestamp, positions, r->offset);
+      if (next) {
+        store_.Put(key, *next, timestamp, positions, r->offset);
+      } else if (current) {
+        store_.Delete(key);
+      }
       if (!emitter_.caching()) {
         emitter_.Add(r->key, std::move(next), std::move(current), timestamp, r->offset, r->seq);
       }
@@ -451,97 +458,71 @@ class ToTableNode final : public Input<typename KS::Type, VIn> {
   PositionCounter counter_;
 };
 
-// KTable::ToStream: the new value of each change (nullopt for a delete).
-template <class K, class V>
-class TableToStreamNode final : public Input<K, Change<V>> {
+// A stateless node over a table's changes: each record's value becomes fn(key, change).
+template <class K, class V, class VOut, class Fn>
+class ChangeMapNode final : public Input<K, Change<V>> {
  public:
+  explicit ChangeMapNode(Fn fn) : fn_(std::move(fn)) {}
   absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
   void Process(const Batch<K, Change<V>>& batch) override {
     buffer_.Clear();
     for (Record<K, Change<V>>* r : batch.records) {
-      Record<K, std::optional<V>>& out = buffer_.Next();
-      out.key = batch.movable ? std::move(r->key) : r->key;
-      out.value = batch.movable ? std::move(r->value.new_value) : r->value.new_value;
-      out.timestamp = r->timestamp;
-      out.offset = r->offset;
-      out.seq = r->seq;
-      out.headers = r->headers;
+      Record<K, VOut>& out = buffer_.Next();
+      out.key = r->key;
+      out.value = fn_(std::as_const(r->key), std::as_const(r->value));
+      CopyMeta(*r, out);
     }
     out_.Emit(buffer_.View(), true, batch.context);
   }
 
  private:
-  Output<K, std::optional<V>> out_;
-  RecordBuffer<K, std::optional<V>> buffer_;
+  Fn fn_;
+  Output<K, VOut> out_;
+  RecordBuffer<K, VOut> buffer_;
 };
 
-// KTable::Filter / FilterNot: a change the predicate rejects becomes a delete.
-template <class K, class V, class P, bool kNegate>
-class TableFilterNode final : public Input<K, Change<V>> {
- public:
-  explicit TableFilterNode(P predicate) : predicate_(std::move(predicate)) {}
-  absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
-  void Process(const Batch<K, Change<V>>& batch) override {
-    buffer_.Clear();
-    for (Record<K, Change<V>>* r : batch.records) {
-      Record<K, Change<V>>& out = buffer_.Next();
-      out.key = r->key;
-      out.value.new_value = Keep(r->key, r->value.new_value);
-      out.value.old_value = Keep(r->key, r->value.old_value);
-      out.timestamp = r->timestamp;
-      out.offset = r->offset;
-      out.seq = r->seq;
-      out.headers = r->headers;
-    }
-    out_.Emit(buffer_.View(), true, batch.context);
+// KTable::ToStream: the new value of each change (nullopt for a delete).
+struct NewValueOf {
+  template <class K, class V>
+  std::optional<V> operator()(const K&, const Change<V>& change) const {
+    return change.new_value;
   }
+};
 
- private:
+// KTable::Filter / FilterNot: a value the predicate rejects becomes absent, so a change
+// to a rejected value is a delete.
+template <class P, bool kNegate>
+struct FilterChange {
+  P predicate;
+  template <class K, class V>
+  Change<V> operator()(const K& key, const Change<V>& change) {
+    return Change<V>{Keep(key, change.new_value), Keep(key, change.old_value)};
+  }
+  template <class K, class V>
   std::optional<V> Keep(const K& key, const std::optional<V>& value) {
     if (!value) return std::nullopt;
-    const bool pass = static_cast<bool>(predicate_(key, *value)) != kNegate;
+    const bool pass = static_cast<bool>(predicate(key, *value)) != kNegate;
     return pass ? value : std::nullopt;
   }
-
-  P predicate_;
-  Output<K, Change<V>> out_;
-  RecordBuffer<K, Change<V>> buffer_;
 };
 
 // KTable::MapValues: maps both values of a change.
-template <class K, class V, class V2, class F>
-class TableMapValuesNode final : public Input<K, Change<V>> {
- public:
-  explicit TableMapValuesNode(F f) : f_(std::move(f)) {}
-  absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
-  void Process(const Batch<K, Change<V>>& batch) override {
-    buffer_.Clear();
-    for (Record<K, Change<V>>* r : batch.records) {
-      Record<K, Change<V2>>& out = buffer_.Next();
-      out.key = r->key;
-      out.value.new_value = Map(r->key, r->value.new_value);
-      out.value.old_value = Map(r->key, r->value.old_value);
-      out.timestamp = r->timestamp;
-      out.offset = r->offset;
-      out.seq = r->seq;
-      out.headers = r->headers;
-    }
-    out_.Emit(buffer_.View(), true, batch.context);
+template <class V2, class F>
+struct MapChange {
+  F f;
+  template <class K, class V>
+  Change<V2> operator()(const K& key, const Change<V>& change) {
+    return Change<V2>{Map(key, change.new_value), Map(key, change.old_value)};
   }
-
- private:
+  template <class K, class V>
   std::optional<V2> Map(const K& key, const std::optional<V>& value) {
     if (!value) return std::nullopt;
     if constexpr (std::is_invocable_v<F&, const K&, const V&>) {
-      return f_(key, *value);
+      return f(key, *value);
     } else {
-      return f_(*value);
+      return f(*value);
     }
   }
-
-  F f_;
-  Output<K, Change<V2>> out_;
-  RecordBuffer<K, Change<V2>> buffer_;
 };
 
 // The value serde of a KTable::GroupBy repartition topic: a change as
@@ -642,62 +623,6 @@ class TableSelectNode final : public Input<K, Change<V>> {
   F selector_;
   Output<K2, Change<V2>> out_;
   RecordBuffer<K2, Change<V2>> buffer_;
-};
-
-// count / reduce / aggregate of a grouped table: `Adjust(key, change, current)` applies
-// the subtraction of change.old_value and the addition of change.new_value.
-template <class V, Serde KS, Serde VAS, class Adjust>
-class TableAggregateNode final : public Input<typename KS::Type, Change<V>> {
- public:
-  using K = typename KS::Type;
-  using VA = typename VAS::Type;
-
-  TableAggregateNode(std::string_view store, KS ks, VAS vas, Adjust adjust, TaskServices& services)
-      : store_(RequireStore(services, store), std::move(ks), std::move(vas)),
-        emitter_(store_, services.partition()), adjust_(std::move(adjust)) {}
-
-  absl::Status AddChild(NodeInstance* child) override { return emitter_.out().Wire(child); }
-
-  void Process(const Batch<K, Change<V>>& batch) override {
-    emitter_.Begin();
-    StoredValue stored;
-    for (Record<K, Change<V>>* r : batch.records) {
-      const WritePosition position = counter_.Next(*batch.context, r->offset);
-      std::string_view key = store_.KeyBytes(r->key, r->offset);
-      std::optional<VA> current;
-      int64_t timestamp = r->timestamp;
-      PositionSet positions;
-      if (store_.Lookup(key, &stored)) {
-        current = store_.DecodeValue(stored.value);
-        timestamp = std::max(timestamp, stored.timestamp);
-        positions = std::move(stored.positions);
-        if (positions.Covers(position)) {
-          if (!emitter_.caching()) emitter_.Add(r->key, current, current, stored.timestamp, r->offset, r->seq);
-          continue;
-        }
-      }
-      std::optional<VA> next = adjust_(std::as_const(r->key), std::as_const(r->value), current);
-      positions.Advance(position);
-      if (next) {
-        store_.Put(key, *next, timestamp, positions, r->offset);
-      } else if (current) {
-        store_.Delete(key);
-      }
-      if (!emitter_.caching()) {
-        emitter_.Add(r->key, std::move(next), std::move(current), timestamp, r->offset, r->seq);
-      }
-    }
-    emitter_.End(batch.context);
-  }
-
-  void FlushCache() override { emitter_.FlushStore(); }
-  void Reset() override { counter_.Reset(); }
-
- private:
-  TypedStore<KS, VAS> store_;
-  ChangeEmitter<KS, VAS> emitter_;
-  Adjust adjust_;
-  PositionCounter counter_;
 };
 
 }  // namespace sluice::internal
