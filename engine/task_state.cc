@@ -1,5 +1,6 @@
 #include "engine/task_state.h"
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_join.h"
 #include "sluice/internal/str.h"
 #include "src/log.h"
@@ -132,8 +133,42 @@ absl::Status TaskState::ResetStore(Store& store) {
 }
 
 absl::Status TaskState::Restore(Store& store, std::span<const ChangelogRecord> records) {
+  // What the store holds for each key of the chunk, read at once, then kept up to date as
+  // the chunk's records apply (a key may appear several times).
+  struct Current {
+    bool present = false;
+    PositionSet positions;
+  };
+  absl::flat_hash_map<std::string_view, size_t> index;
+  std::vector<std::string_view> keys;
+  for (const ChangelogRecord& r : records) {
+    if (index.try_emplace(r.key, keys.size()).second) keys.push_back(r.key);
+  }
+  std::vector<std::string> values;
+  std::vector<bool> found;
+  if (store.rocks != nullptr) {
+    if (absl::Status s = db_->MultiGet(db_->Family(store.spec.name), keys, &values, &found); !s.ok()) {
+      return s;
+    }
+  } else {
+    values.resize(keys.size());
+    found.assign(keys.size(), false);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      bool f = false;
+      if (absl::Status s = store.inner->Get(keys[i], &values[i], &f); !s.ok()) return s;
+      found[i] = f;
+    }
+  }
+  std::vector<Current> current(keys.size());
   StoredValue stored;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (found[i] && DecodeStored(values[i], &stored)) {
+      current[i].present = true;
+      current[i].positions = std::move(stored.positions);
+    }
+  }
   PositionSet incoming;
+  rocksdb::ColumnFamilyHandle* family = store.rocks != nullptr ? db_->Family(store.spec.name) : nullptr;
   for (const ChangelogRecord& r : records) {
     std::string_view header = r.positions;
     if (header.empty()) {
@@ -143,23 +178,20 @@ absl::Status TaskState::Restore(Store& store, std::span<const ChangelogRecord> r
                                      options_.partition, " offset ", r.offset,
                                      ": malformed sluice.pos header"));
     }
-    bool found = false;
-    if (!incoming.empty()) {
-      if (absl::Status s = store.inner->Get(r.key, &scratch_, &found); !s.ok()) return s;
-      // A write the store already reflects (a replayed tail, a zombie's late write) must
-      // not move the key back.
-      if (found && DecodeStored(scratch_, &stored) && stored.positions.CoversAll(incoming)) {
-        continue;
-      }
-    }
+    Current& c = current[index.at(r.key)];
+    // A write the store already reflects (a replayed tail, a zombie's late write) must
+    // not move the key back.
+    if (!incoming.empty() && c.present && c.positions.CoversAll(incoming)) continue;
     absl::Status s;
     if (r.value) {
       EncodeStored(*r.value, r.timestamp, incoming, &scratch_);
-      s = store.inner->Put(r.key, scratch_);
+      s = family != nullptr ? db_->RestorePut(family, r.key, scratch_) : store.inner->Put(r.key, scratch_);
     } else {
-      s = store.inner->Delete(r.key);
+      s = family != nullptr ? db_->RestoreDelete(family, r.key) : store.inner->Delete(r.key);
     }
     if (!s.ok()) return s;
+    c.present = r.value.has_value();
+    c.positions = incoming;
   }
   if (store.rocks != nullptr) return db_->WriteUnlogged();
   store.memory->Commit();

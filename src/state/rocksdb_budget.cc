@@ -62,6 +62,10 @@ rocksdb::ColumnFamilyOptions RocksDbBudget::FamilyOptions() const {
   // Small memtables: many task databases share one write buffer budget.
   o.write_buffer_size = std::min<size_t>(16u << 20, std::max<size_t>(1u << 20, bytes_ / 8));
   o.max_write_buffer_number = 3;
+  // A bloom filter over whole keys in each memtable: a read of a key the memtable does
+  // not hold (most reads while restoring or counting new keys) skips the skiplist search.
+  o.memtable_prefix_bloom_size_ratio = 0.05;
+  o.memtable_whole_key_filtering = true;
   o.compression = rocksdb::kLZ4Compression;
   return o;
 }

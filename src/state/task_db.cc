@@ -143,6 +143,29 @@ absl::Status TaskDb::Get(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
   return RocksStatus(s, "get");
 }
 
+absl::Status TaskDb::MultiGet(rocksdb::ColumnFamilyHandle* cf,
+                              const std::vector<std::string_view>& keys,
+                              std::vector<std::string>* values, std::vector<bool>* found) {
+  const size_t n = keys.size();
+  std::vector<rocksdb::Slice> slices(n);
+  for (size_t i = 0; i < n; ++i) slices[i] = ToSlice(keys[i]);
+  std::vector<rocksdb::PinnableSlice> pinned(n);
+  std::vector<rocksdb::Status> statuses(n);
+  batch_.MultiGetFromBatchAndDB(db_.get(), rocksdb::ReadOptions(), cf, n, slices.data(),
+                                pinned.data(), statuses.data(), /*sorted_input=*/false);
+  values->resize(n);
+  found->assign(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    if (statuses[i].ok()) {
+      (*found)[i] = true;
+      (*values)[i].assign(pinned[i].data(), pinned[i].size());
+    } else if (!statuses[i].IsNotFound()) {
+      return RocksStatus(statuses[i], "multi-get");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status TaskDb::Put(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
                          std::string_view value) {
   return RocksStatus(batch_.Put(cf, ToSlice(key), ToSlice(value)), "put");
@@ -171,12 +194,25 @@ absl::Status TaskDb::Commit(const std::map<std::string, int64_t>& meta) {
   return absl::OkStatus();
 }
 
+absl::Status TaskDb::RestorePut(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
+                                std::string_view value) {
+  return RocksStatus(restore_batch_.Put(cf, ToSlice(key), ToSlice(value)), "put");
+}
+
+absl::Status TaskDb::RestoreDelete(rocksdb::ColumnFamilyHandle* cf, std::string_view key) {
+  return RocksStatus(restore_batch_.Delete(cf, ToSlice(key)), "delete");
+}
+
 absl::Status TaskDb::WriteUnlogged() {
   rocksdb::WriteOptions options;
   options.disableWAL = true;
-  rocksdb::Status s = db_->Write(options, batch_.GetWriteBatch());
-  if (!s.ok()) return RocksStatus(s, Cat("restoring into '", dir_.string(), "'"));
+  for (rocksdb::WriteBatch* batch : {batch_.GetWriteBatch(), &restore_batch_}) {
+    if (batch->Count() == 0) continue;
+    rocksdb::Status s = db_->Write(options, batch);
+    if (!s.ok()) return RocksStatus(s, Cat("restoring into '", dir_.string(), "'"));
+  }
   batch_.Clear();
+  restore_batch_.Clear();
   return absl::OkStatus();
 }
 

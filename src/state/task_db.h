@@ -42,6 +42,10 @@ class TaskDb {
   // Reads and writes of the owner thread: the pending batch over the database.
   absl::Status Get(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string* value,
                    bool* found);
+  // Reads many keys at once (the pending batch over the database): (*found)[i] and
+  // (*values)[i] for keys[i].
+  absl::Status MultiGet(rocksdb::ColumnFamilyHandle* cf, const std::vector<std::string_view>& keys,
+                        std::vector<std::string>* values, std::vector<bool>* found);
   absl::Status Put(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view value);
   absl::Status Delete(rocksdb::ColumnFamilyHandle* cf, std::string_view key);
   std::unique_ptr<StoreIterator> Scan(rocksdb::ColumnFamilyHandle* cf,
@@ -51,12 +55,19 @@ class TaskDb {
     return const_cast<rocksdb::WriteBatchWithIndex&>(batch_).GetWriteBatch()->GetDataSize();
   }
   // Forgets the pending batch (the task failed; its input is processed again).
-  void DiscardPending() { batch_.Clear(); }
+  void DiscardPending() {
+    batch_.Clear();
+    restore_batch_.Clear();
+  }
 
   // Writes the pending batch and `meta` (key -> offset) atomically, with the WAL.
   absl::Status Commit(const std::map<std::string, int64_t>& meta);
-  // Writes the pending batch without the WAL (restoration); call FlushMemtables and a
-  // Commit before relying on it surviving a crash.
+  // Restoration writes, into a plain batch (no index: nothing reads them before they
+  // are written), then written without the WAL by WriteUnlogged, with the pending batch;
+  // call FlushMemtables and a Commit before relying on them surviving a crash.
+  absl::Status RestorePut(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
+                          std::string_view value);
+  absl::Status RestoreDelete(rocksdb::ColumnFamilyHandle* cf, std::string_view key);
   absl::Status WriteUnlogged();
   absl::Status FlushMemtables();
   // Empties one column family (drop and re-create).
@@ -84,6 +95,7 @@ class TaskDb {
   std::map<std::string, rocksdb::ColumnFamilyHandle*, std::less<>> families_;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::WriteBatchWithIndex batch_;
+  rocksdb::WriteBatch restore_batch_;
 };
 
 }  // namespace sluice::internal
