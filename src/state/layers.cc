@@ -38,6 +38,21 @@ void CachingStore::Account(size_t before, size_t after) {
   budget_.used_bytes = budget_.used_bytes - before + after;
 }
 
+void CachingStore::MarkDirty(Entry& e) {
+  if (e.dirty()) return;
+  e.dirty_index = dirty_.size();
+  dirty_.push_back(&e);
+}
+
+void CachingStore::MarkClean(Entry& e) {
+  if (!e.dirty()) return;
+  Entry* last = dirty_.back();
+  dirty_[e.dirty_index] = last;
+  last->dirty_index = e.dirty_index;
+  dirty_.pop_back();
+  e.dirty_index = kClean;
+}
+
 CachingStore::Entry& CachingStore::Upsert(std::string_view key) {
   auto it = index_.find(key);
   if (it != index_.end()) {
@@ -74,7 +89,7 @@ absl::Status CachingStore::Put(std::string_view key, std::string_view value) {
   const size_t before = e.Bytes();
   e.value.assign(value.data(), value.size());
   e.deleted = false;
-  e.dirty = true;
+  MarkDirty(e);
   Account(before, e.Bytes());
   return EvictIfNeeded();
 }
@@ -84,7 +99,7 @@ absl::Status CachingStore::Delete(std::string_view key) {
   const size_t before = e.Bytes();
   e.value.clear();
   e.deleted = true;
-  e.dirty = true;
+  MarkDirty(e);
   Account(before, e.Bytes());
   return EvictIfNeeded();
 }
@@ -120,8 +135,9 @@ absl::Status CachingStore::EvictIfNeeded() {
   // Like Kafka Streams, a store evicts only its own entries, and keeps the newest one.
   while (budget_.used_bytes > budget_.max_bytes && lru_.size() > 1) {
     Entry& victim = lru_.front();
-    if (victim.dirty) {
+    if (victim.dirty()) {
       if (absl::Status s = WriteDown(victim); !s.ok()) return s;
+      MarkClean(victim);
     }
     Account(victim.Bytes(), 0);
     index_.erase(victim.key);
@@ -131,10 +147,11 @@ absl::Status CachingStore::EvictIfNeeded() {
 }
 
 absl::Status CachingStore::Flush() {
-  for (Entry& e : lru_) {
-    if (!e.dirty) continue;
-    if (absl::Status s = WriteDown(e); !s.ok()) return s;
-    e.dirty = false;
+  std::vector<Entry*> dirty;
+  dirty.swap(dirty_);
+  for (Entry* e : dirty) {
+    e->dirty_index = kClean;
+    if (absl::Status s = WriteDown(*e); !s.ok()) return s;
   }
   return inner_->Flush();
 }
@@ -150,6 +167,7 @@ absl::StatusOr<uint64_t> CachingStore::ApproximateNumEntries() {
 }
 
 void CachingStore::Discard() {
+  dirty_.clear();
   Account(bytes_, 0);
   index_.clear();
   lru_.clear();

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "sluice/internal/node.h"
@@ -84,16 +85,20 @@ class CachingStore final : public KeyValueBytesStore {
     std::string key;
     std::string value;
     bool deleted = false;
-    bool dirty = false;
+    size_t dirty_index = kClean;  // its place in dirty_
     // What the store below holds for the key, when known (read through on a miss, or
     // written down by a flush): the old value a flush reports.
     bool base_known = false;
     std::optional<std::string> base;
     size_t Bytes() const { return key.size() + value.size() + (base ? base->size() : 0) + 96; }
+    bool dirty() const { return dirty_index != kClean; }
   };
+  static constexpr size_t kClean = static_cast<size_t>(-1);
   using Lru = std::list<Entry>;
 
   Entry& Upsert(std::string_view key);
+  void MarkDirty(Entry& e);
+  void MarkClean(Entry& e);
   absl::Status WriteDown(Entry& e);
   absl::Status EvictIfNeeded();
   void Account(size_t before, size_t after);
@@ -102,6 +107,9 @@ class CachingStore final : public KeyValueBytesStore {
   CacheBudget& budget_;
   CacheFlushListener* listener_ = nullptr;
   Lru lru_;  // least recently used first
+  // The dirty entries, so a flush visits only them (a listener that wrote back into this
+  // same store while it flushes is not supported).
+  std::vector<Entry*> dirty_;
   absl::flat_hash_map<std::string_view, Lru::iterator, StringHash, StringEq> index_;
   size_t bytes_ = 0;
 };
