@@ -12,29 +12,16 @@
 
 #include "sluice/sluice.h"
 #include "sluice/testing.h"
+#include "tests/dsl/dsl_test_util.h"
 
 namespace sluice {
 
-template <class K, class V>
-void PrintTo(const KeyValue<K, V>& kv, std::ostream* os) {
-  *os << "{" << ::testing::PrintToString(kv.key) << ", " << ::testing::PrintToString(kv.value)
-      << "}";
-}
-
 namespace {
+
+using sluice::testing::MakeDriver;
 
 using SSKV = KeyValue<std::string, std::string>;
 using SIKV = KeyValue<std::string, int64_t>;
-
-std::unique_ptr<TopologyTestDriver> MakeDriver(StreamsBuilder& builder,
-                                               TopologyTestDriver::Options options = {}) {
-  absl::StatusOr<Topology> topology = builder.Build();
-  EXPECT_TRUE(topology.ok()) << topology.status();
-  if (!topology.ok()) return nullptr;
-  auto driver = TopologyTestDriver::Create(*topology, std::move(options));
-  EXPECT_TRUE(driver.ok()) << driver.status();
-  return driver.ok() ? std::move(*driver) : nullptr;
-}
 
 // Forwards each order id once: the first time it is seen.
 class Dedup : public Processor<std::string, std::string, std::string, std::string> {

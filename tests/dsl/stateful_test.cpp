@@ -15,32 +15,18 @@
 
 #include "sluice/sluice.h"
 #include "sluice/testing.h"
+#include "tests/dsl/dsl_test_util.h"
 
 namespace sluice {
 
-template <class K, class V>
-void PrintTo(const KeyValue<K, V>& kv, std::ostream* os) {
-  *os << "{" << ::testing::PrintToString(kv.key) << ", " << ::testing::PrintToString(kv.value)
-      << "}";
-}
-
 namespace {
+
+using sluice::testing::MakeDriver;
 
 using SIKV = KeyValue<std::string, int64_t>;
 using SSKV = KeyValue<std::string, std::string>;
 using OptI = std::optional<int64_t>;
 using OptS = std::optional<std::string>;
-
-std::unique_ptr<TopologyTestDriver> MakeDriver(StreamsBuilder& builder,
-                                               TopologyTestDriver::Options options = {},
-                                               std::map<std::string, std::string> config = {}) {
-  absl::StatusOr<Topology> topology = builder.Build();
-  EXPECT_TRUE(topology.ok()) << topology.status();
-  if (!topology.ok()) return nullptr;
-  auto driver = TopologyTestDriver::Create(*topology, std::move(options), std::move(config));
-  EXPECT_TRUE(driver.ok()) << driver.status();
-  return driver.ok() ? std::move(*driver) : nullptr;
-}
 
 std::map<std::string, int64_t> StoreContents(TopologyTestDriver& driver, const std::string& name) {
   auto store = driver.GetKeyValueStore<StringSerde, Int64Serde>(name);
