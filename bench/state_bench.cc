@@ -67,6 +67,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "engine/restorer.h"
 #include "engine/task.h"
 #include "engine/task_state.h"
 #include "sluice/sluice.h"
@@ -84,7 +85,7 @@ using internal::RocksDbBudget;
 using internal::TaskState;
 
 constexpr size_t kBatchSize = 1000;  // max.poll.records default
-constexpr size_t kRestoreChunk = 1000;
+constexpr size_t kRestoreChunk = internal::Restorer::kMaxRecordsPerStep;
 
 // ---- Flags (ours are removed from argv before Google Benchmark sees it).
 
@@ -727,6 +728,8 @@ void BM_Restore_Engine(benchmark::State& state) {
     TaskState::Store& store = *task_state->stores()[0];
     state.ResumeTiming();
 
+    Check(task_state->BeginFullRestore(store, static_cast<int64_t>(records.size())),
+          "beginning the restore");
     for (size_t i = 0; i < records.size(); i += kRestoreChunk) {
       Check(task_state->Restore(store, records.subspan(i, std::min(kRestoreChunk, records.size() - i))),
             "restoring");
@@ -1214,6 +1217,8 @@ int RunProfile() {
     const std::span<const ChangelogRecord> all(input.records);
     PerfControl("enable");
     const auto t0 = std::chrono::steady_clock::now();
+    Check(task_state->BeginFullRestore(*task_state->stores()[0], static_cast<int64_t>(all.size())),
+          "beginning the restore");
     for (size_t i = 0; i < all.size(); i += kRestoreChunk) {
       Check(task_state->Restore(*task_state->stores()[0],
                                 all.subspan(i, std::min(kRestoreChunk, all.size() - i))),

@@ -94,6 +94,7 @@ absl::StatusOr<bool> Restorer::Add(Task* task) {
             "' can only be restored from what is left");
       }
       start = low;
+      if (absl::Status s = state->BeginFullRestore(*store, high - low); !s.ok()) return s;
     }
     if (start >= high) continue;
     Partition p;
@@ -160,6 +161,7 @@ absl::Status Restorer::Rewind(Partition& p, std::string_view why) {
   p.start = p.position = low;
   p.end = high;
   p.restored = 0;
+  if (absl::Status s = p.task->state()->BeginFullRestore(*p.store, high - low); !s.ok()) return s;
   return Start(p);
 }
 
@@ -214,11 +216,10 @@ void Restorer::Finish(Partition& p) {
   finished_[p.task][p.store->spec.name] = p.end;
 }
 
-absl::StatusOr<std::vector<Task*>> Restorer::Step(std::chrono::milliseconds timeout,
-                                                  size_t max_records) {
+absl::StatusOr<std::vector<Task*>> Restorer::Step(std::chrono::milliseconds timeout) {
   std::vector<Task*> ready;
   if (partitions_.empty()) return ready;
-  messages_.resize(max_records);
+  messages_.resize(kMaxRecordsPerStep);
   ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), static_cast<int>(timeout.count()),
                                            messages_.data(), messages_.size());
   absl::Status status;

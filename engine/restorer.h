@@ -37,9 +37,14 @@ class Restorer {
   void Remove(Task* task);
   bool active() const { return !partitions_.empty(); }
 
-  // Applies what arrives within `timeout` (up to `max_records`); returns the tasks whose
-  // stores are now all restored and durable.
-  absl::StatusOr<std::vector<Task*>> Step(std::chrono::milliseconds timeout, size_t max_records);
+  // Records per Step. A store applies each partition's share of a step as one sorted
+  // write batch, and larger batches sort into fewer, more local memtable inserts; at
+  // ~0.5 M records/s a step still takes only ~20 ms from the thread's running tasks.
+  static constexpr size_t kMaxRecordsPerStep = 10000;
+
+  // Applies what arrives within `timeout` (up to kMaxRecordsPerStep records); returns
+  // the tasks whose stores are now all restored and durable.
+  absl::StatusOr<std::vector<Task*>> Step(std::chrono::milliseconds timeout);
 
  private:
   struct Partition {

@@ -137,8 +137,7 @@ std::vector<Task*> StreamThread::RunningTasks() const {
 }
 
 absl::Status StreamThread::Restore(std::chrono::milliseconds timeout) {
-  absl::StatusOr<std::vector<Task*>> ready =
-      restorer_->Step(timeout, static_cast<size_t>(settings_.max_poll_records));
+  absl::StatusOr<std::vector<Task*>> ready = restorer_->Step(timeout);
   if (!ready.ok()) return ready.status();
   for (Task* task : *ready) Unpark(task->id());
   return absl::OkStatus();

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "sluice/internal/graph.h"
 #include "sluice/internal/node.h"
+#include "src/state/key_filter.h"
 #include "src/state/layers.h"
 #include "src/state/memory_store.h"
 #include "src/state/rocksdb_budget.h"
@@ -57,6 +58,9 @@ class TaskState {
     std::unique_ptr<KeyValueBytesStore> stack;
     std::shared_ptr<StoreMetrics> metrics;
     int64_t checkpoint = -1;  // next changelog offset the local state lacks; -1: none
+    // Set while a persistent store that was empty restores: every key written since.
+    // A key it does not contain is known absent and is written without a read.
+    std::unique_ptr<KeyFilter> restored_keys;
   };
 
   // Opens the stores of `specs`. Corrupt RocksDB files are wiped (with a warning) when
@@ -73,6 +77,9 @@ class TaskState {
 
   // Restoration. Reset empties a store (its checkpoint no longer matches its changelog).
   absl::Status ResetStore(Store& store);
+  // Begins restoring `store` from the start of its changelog (`records` offsets at
+  // most). If the store is empty, Restore then skips reading keys it has not written.
+  absl::Status BeginFullRestore(Store& store, int64_t records);
   // Applies changelog records, each only if it is newer than what the store holds.
   absl::Status Restore(Store& store, std::span<const ChangelogRecord> records);
   // Makes restored state durable and records `ends` (store -> next changelog offset).

@@ -152,7 +152,7 @@ absl::Status TaskDb::MultiGet(rocksdb::ColumnFamilyHandle* cf,
   std::vector<rocksdb::PinnableSlice> pinned(n);
   std::vector<rocksdb::Status> statuses(n);
   batch_.MultiGetFromBatchAndDB(db_.get(), rocksdb::ReadOptions(), cf, n, slices.data(),
-                                pinned.data(), statuses.data(), /*sorted_input=*/false);
+                                pinned.data(), statuses.data(), /*sorted_input=*/true);
   values->resize(n);
   found->assign(n, false);
   for (size_t i = 0; i < n; ++i) {
@@ -220,6 +220,20 @@ absl::Status TaskDb::FlushMemtables() {
   std::vector<rocksdb::ColumnFamilyHandle*> all;
   for (auto& [name, handle] : families_) all.push_back(handle);
   return RocksStatus(db_->Flush(rocksdb::FlushOptions(), all), "flushing memtables");
+}
+
+absl::Status TaskDb::SetBulkLoad(rocksdb::ColumnFamilyHandle* cf, bool on) {
+  const size_t usual = budget_->FamilyOptions().write_buffer_size;
+  const size_t size = on ? std::min<size_t>(usual, 2u << 20) : usual;
+  return RocksStatus(db_->SetOptions(cf, {{"write_buffer_size", std::to_string(size)}}),
+                     "setting write_buffer_size");
+}
+
+absl::StatusOr<bool> TaskDb::IsEmpty(rocksdb::ColumnFamilyHandle* cf) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
+  it->SeekToFirst();
+  if (!it->status().ok()) return RocksStatus(it->status(), "reading");
+  return !it->Valid();
 }
 
 absl::Status TaskDb::Clear(std::string_view family) {

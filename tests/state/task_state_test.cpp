@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -311,12 +312,18 @@ TEST_F(TaskStateTest, ADirectoryAnotherTaskStateHoldsIsFailedPreconditionNamingI
 
 // --- Restore, for both store kinds ---------------------------------------------------------
 
-class TaskStateRestore : public TaskStateTest, public ::testing::WithParamInterface<bool> {
+// Parameters: persistent or in-memory; begun as a full restore (an empty persistent store
+// then skips reads of keys it has not written) or not.
+class TaskStateRestore : public TaskStateTest,
+                         public ::testing::WithParamInterface<std::tuple<bool, bool>> {
  protected:
   void SetUp() override {
-    state_ = Open({Spec("s", GetParam())});
+    state_ = Open({Spec("s", std::get<0>(GetParam()))});
     ASSERT_NE(state_, nullptr);
     store_ = Find(*state_, "s");
+    if (std::get<1>(GetParam())) {
+      ASSERT_TRUE(state_->BeginFullRestore(*store_, 100).ok());
+    }
   }
   std::optional<std::string> Value(std::string_view key) { return UserValue(*store_->inner, key); }
 
@@ -442,10 +449,75 @@ TEST_P(TaskStateRestore, ResetStoreEmptiesTheStore) {
   EXPECT_EQ(Value("b"), std::nullopt);
 }
 
-INSTANTIATE_TEST_SUITE_P(BothKinds, TaskStateRestore, ::testing::Values(true, false),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return std::string(info.param ? "RocksDb" : "Memory");
-                         });
+TEST_P(TaskStateRestore, OlderWritesInLaterChunksAreSkippedOverManyKeys) {
+  // Chunk 1 writes 5000 keys at offset 1000+i; chunk 2 replays them all at older offsets
+  // (a zombie) and updates every third key at a newer one. Whether or not the restore
+  // skipped its reads, each key must end at its newest write.
+  std::vector<Rec> first, second;
+  for (int i = 0; i < 5000; ++i) {
+    first.push_back(Put("key-" + std::to_string(i), "new-" + std::to_string(i),
+                        Positions({{0, 1000 + i, 0}}), i));
+  }
+  for (int i = 0; i < 5000; ++i) {
+    second.push_back(Put("key-" + std::to_string(i), "zombie", Positions({{0, i, 0}}), 5000 + i));
+    if (i % 3 == 0) {
+      second.push_back(Put("key-" + std::to_string(i), "newer-" + std::to_string(i),
+                           Positions({{0, 9000 + i, 0}}), 10000 + i));
+    }
+  }
+  ASSERT_TRUE(Restore(*state_, *store_, first).ok());
+  ASSERT_TRUE(Restore(*state_, *store_, second).ok());
+  ASSERT_TRUE(state_->FinishRestore({{"s", 20000}}).ok());
+  for (int i = 0; i < 5000; ++i) {
+    const std::string want = (i % 3 == 0 ? "newer-" : "new-") + std::to_string(i);
+    ASSERT_EQ(Value("key-" + std::to_string(i)), want) << "key-" << i;
+    ASSERT_EQ(Committed(*state_, *store_, "key-" + std::to_string(i)), want) << "key-" << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BothKinds, TaskStateRestore, ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+    [](const ::testing::TestParamInfo<std::tuple<bool, bool>>& info) {
+      return std::string(std::get<0>(info.param) ? "RocksDb" : "Memory") +
+             (std::get<1>(info.param) ? "FullRestore" : "TailRestore");
+    });
+
+TEST_F(TaskStateTest, AFullRestoreIntoAStoreThatHoldsDataStillReadsIt) {
+  // Data without a checkpoint (a crash during a reset left it): a full restore must not
+  // assume the store is empty.
+  std::unique_ptr<TaskState> state = Open({Spec("s", true)});
+  ASSERT_NE(state, nullptr);
+  TaskState::Store* store = Find(*state, "s");
+  ASSERT_TRUE(Restore(*state, *store, {Put("k", "newest", Positions({{0, 50, 0}}), 0)}).ok());
+  ASSERT_TRUE(state->BeginFullRestore(*store, 10).ok());
+  ASSERT_TRUE(Restore(*state, *store, {Put("k", "older", Positions({{0, 10, 0}}), 0)}).ok());
+  EXPECT_EQ(UserValue(*store->inner, "k"), "newest");
+}
+
+TEST_F(TaskStateTest, AResetDuringAFullRestoreStartsItAfresh) {
+  std::unique_ptr<TaskState> state = Open({Spec("s", true)});
+  ASSERT_NE(state, nullptr);
+  TaskState::Store* store = Find(*state, "s");
+  ASSERT_TRUE(state->BeginFullRestore(*store, 10).ok());
+  ASSERT_TRUE(Restore(*state, *store, {Put("k", "v1", Positions({{0, 50, 0}}), 0)}).ok());
+  // The changelog was truncated: the restorer resets the store and begins again.
+  ASSERT_TRUE(state->ResetStore(*store).ok());
+  ASSERT_TRUE(state->BeginFullRestore(*store, 10).ok());
+  ASSERT_TRUE(Restore(*state, *store, {Put("k", "v0", Positions({{0, 40, 0}}), 0),
+                                       Put("k", "stale", Positions({{0, 30, 0}}), 1)})
+                  .ok());
+  ASSERT_TRUE(state->FinishRestore({{"s", 2}}).ok());
+  EXPECT_EQ(UserValue(*store->inner, "k"), "v0");
+  // After the restore the store takes ordinary writes, and a reopen sees its checkpoint.
+  ASSERT_TRUE(state->Get("s")->Put("w", Envelope("1")).ok());
+  ASSERT_TRUE(state->FlushCaches().ok());
+  ASSERT_TRUE(state->Commit({}).ok());
+  EXPECT_EQ(Committed(*state, *store, "w"), "1");
+  state.reset();
+  state = Open({Spec("s", true)});
+  ASSERT_NE(state, nullptr);
+  EXPECT_EQ(Find(*state, "s")->checkpoint, 2);
+}
 
 TEST_F(TaskStateTest, ResetStoreOfAnInMemoryStoreKeepsItsFlushListener) {
   std::unique_ptr<TaskState> state = Open({Spec("mem", false)});

@@ -1,0 +1,63 @@
+// KeyFilter: a blocked Bloom filter over keys. MayContain is false only for a key never
+// added; a false positive costs its user an extra read, never a wrong answer. Sized once
+// for an expected number of keys (about 10 bits per key, capped); past that its false
+// positive rate grows gradually.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+namespace sluice::internal {
+
+class KeyFilter {
+ public:
+  static constexpr size_t kMaxBytes = 8u << 20;
+
+  explicit KeyFilter(size_t expected_keys) {
+    size_t bytes = expected_keys * 10 / 8 + kBlockBytes;
+    if (bytes > kMaxBytes) bytes = kMaxBytes;
+    blocks_.resize(bytes / kBlockBytes);
+  }
+
+  void Add(std::string_view key) {
+    const uint64_t h = std::hash<std::string_view>{}(key);
+    Block& b = blocks_[BlockOf(h)];
+    for (int i = 0; i < kProbes; ++i) {
+      const uint32_t bit = Bit(h, i);
+      b.words[bit / 64] |= uint64_t{1} << (bit % 64);
+    }
+  }
+
+  bool MayContain(std::string_view key) const {
+    const uint64_t h = std::hash<std::string_view>{}(key);
+    const Block& b = blocks_[BlockOf(h)];
+    for (int i = 0; i < kProbes; ++i) {
+      const uint32_t bit = Bit(h, i);
+      if ((b.words[bit / 64] & (uint64_t{1} << (bit % 64))) == 0) return false;
+    }
+    return true;
+  }
+
+ private:
+  // One cache line per key: all probes of a key land in one block.
+  static constexpr size_t kBlockBytes = 64;
+  static constexpr int kProbes = 6;
+  struct alignas(64) Block {
+    uint64_t words[8] = {};
+  };
+
+  size_t BlockOf(uint64_t h) const { return static_cast<size_t>(h % blocks_.size()); }
+  // Double hashing on the high half of the hash, which BlockOf barely uses.
+  static uint32_t Bit(uint64_t h, int i) {
+    const auto h1 = static_cast<uint32_t>(h >> 32);
+    const uint32_t h2 = (h1 >> 17) | (h1 << 15) | 1;
+    return (h1 + static_cast<uint32_t>(i) * h2) % 512;
+  }
+
+  std::vector<Block> blocks_;
+};
+
+}  // namespace sluice::internal
