@@ -77,6 +77,11 @@ absl::StatusOr<std::map<std::string, int32_t>> PrepareTopics(const CompiledTopol
     int32_t wanted = 0;
     if (t.partitions) {
       wanted = *t.partitions;
+    } else if (!t.copartition_sources.empty()) {
+      for (const std::string& source : t.copartition_sources) {
+        auto it = partitions.find(source);
+        if (it != partitions.end()) wanted = std::max(wanted, it->second);
+      }
     } else {
       const Subtopology& upstream = topology.subtopologies[t.source_subtopology];
       for (size_t i = 0; i < upstream.source_topics.size(); ++i) {
@@ -114,8 +119,9 @@ absl::StatusOr<std::map<std::string, int32_t>> PrepareTopics(const CompiledTopol
         return absl::FailedPreconditionError(Cat(
             "internal topic '", name, "' has ", have, " partitions but the topology needs ",
             wanted, t.changelog ? " (one per partition of the store's tasks)"
-                                : " (the largest partition count of its upstream source topics, "
-                                  "or the count given to Repartitioned::WithNumberOfPartitions)",
+                                : " (the count given to Repartitioned::WithNumberOfPartitions, "
+                                  "else the largest partition count of the topics it is joined "
+                                  "or aggregated with, else of its upstream source topics)",
             "; delete it or reset the application"));
       }
     } else if (got.status().code() != absl::StatusCode::kNotFound) {

@@ -78,6 +78,13 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
       it = options_.partitions.find(internal_topic.name);
       if (it != options_.partitions.end()) return it->second;
       if (internal_topic.partitions) return *internal_topic.partitions;
+      if (!internal_topic.copartition_sources.empty()) {
+        int32_t max = 1;
+        for (const std::string& source : internal_topic.copartition_sources) {
+          max = std::max(max, Partitions(source));
+        }
+        return max;
+      }
       // The largest count among the sources of the sub-topology that writes it.
       const auto& sub = topology_.compiled().subtopologies[internal_topic.source_subtopology];
       int32_t max = 1;

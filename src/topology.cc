@@ -161,6 +161,18 @@ absl::StatusOr<Topology> StreamsBuilder::Build() {
       }
     }
   }
+  // Repartition topics that must match the user topics they are joined or aggregated with.
+  for (internal::InternalTopic& topic : compiled->internal_topics) {
+    if (topic.partitions) continue;
+    for (const internal::Subtopology& s : compiled->subtopologies) {
+      if (s.stores.empty()) continue;
+      auto it = std::find(s.source_topics.begin(), s.source_topics.end(), topic.name);
+      if (it == s.source_topics.end()) continue;
+      for (size_t i = 0; i < s.source_topics.size(); ++i) {
+        if (!s.source_internal[i]) topic.copartition_sources.push_back(s.source_topics[i]);
+      }
+    }
+  }
   // Changelog topics, after the repartition topics whose partition counts they may need.
   for (const internal::Subtopology& s : compiled->subtopologies) {
     for (const std::string& name : s.stores) {

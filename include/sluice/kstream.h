@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "sluice/internal/graph.h"
+#include "sluice/internal/join.h"
 #include "sluice/internal/source_sink.h"
 #include "sluice/internal/processor_node.h"
 #include "sluice/internal/stateful.h"
@@ -451,7 +452,35 @@ class KStream {
                     vs = materialized.value_serde()](internal::TaskServices& services) {
       return std::make_unique<internal::ToTableNode<V, KS, VS>>(store, ks, vs, services);
     };
-    return KTable<K, typename VS::Type>(graph_, graph_->Add(std::move(node)), store);
+    return KTable<K, typename VS::Type>(
+        graph_, graph_->Add(std::move(node)), store,
+        internal::StoreValueGetter<KS, VS>::Supplier(store, materialized.key_serde(),
+                                                     materialized.value_serde()));
+  }
+
+  // Joins each record with the table's current value for its key (docs/joins.md):
+  // joiner(value, table_value) or joiner(key, value, table_value) gives the output
+  // value. Inner: a record whose key has no table value is dropped. Table updates emit
+  // nothing. If the key changed upstream, the stream is repartitioned first (through
+  // `<name>-repartition`, with the serdes of `joined` or the defaults of K and V). The
+  // stream's and the table's topics must have the same partition count.
+  template <class VT, class J>
+  auto Join(const KTable<K, VT>& table, J joiner) const {
+    return JoinTable<false>(table, std::move(joiner), std::optional<DefaultJoined>());
+  }
+  template <class VT, class J, Serde KS, Serde VS>
+  auto Join(const KTable<K, VT>& table, J joiner, const Joined<KS, VS>& joined) const {
+    return JoinTable<false>(table, std::move(joiner), std::optional(joined));
+  }
+  // Left join: every record is joined; joiner(value, std::optional<VT>) sees nullopt
+  // where the table has no value for the key.
+  template <class VT, class J>
+  auto LeftJoin(const KTable<K, VT>& table, J joiner) const {
+    return JoinTable<true>(table, std::move(joiner), std::optional<DefaultJoined>());
+  }
+  template <class VT, class J, Serde KS, Serde VS>
+  auto LeftJoin(const KTable<K, VT>& table, J joiner, const Joined<KS, VS>& joined) const {
+    return JoinTable<true>(table, std::move(joiner), std::optional(joined));
   }
 
   // For the DSL's own use.
@@ -468,6 +497,59 @@ class KStream {
 
   std::string NameFor(std::string_view prefix, const Named& named) const {
     return named.name() && !named.name()->empty() ? *named.name() : graph_->NextName(prefix);
+  }
+
+  // The Joined of a join with no Joined argument: default serdes (checked only where a
+  // repartition needs them).
+  template <class KK, class VV, bool = HasDefaultSerde<KK> && HasDefaultSerde<VV>>
+  struct DefaultJoinedOf {
+    using type = int;
+  };
+  template <class KK, class VV>
+  struct DefaultJoinedOf<KK, VV, true> {
+    using type = Joined<DefaultSerdeFor<KK>, DefaultSerdeFor<VV>>;
+  };
+  using DefaultJoined = typename DefaultJoinedOf<K, V>::type;
+
+  template <bool kLeft, class VT, class J, class JoinedT>
+  auto JoinTable(const KTable<K, VT>& table, J joiner, const std::optional<JoinedT>& joined) const {
+    constexpr internal::JoinKind kKind = kLeft ? internal::JoinKind::kLeft : internal::JoinKind::kInner;
+    static_assert(std::copy_constructible<J> && internal::kJoinerFits<kKind, K, V, VT, J>,
+                  "KStream::Join/LeftJoin with a KTable: the joiner must be copyable and callable "
+                  "as VR(const V& value, const VT& table_value) for Join, or "
+                  "VR(const V& value, const std::optional<VT>& table_value) for LeftJoin "
+                  "(optionally with const K& key first)");
+    using VOut = internal::JoinResult<kKind, K, V, VT, J>;
+    if (table.graph() != graph_) {
+      graph_->AddError("KStream::Join: the stream and the table come from different StreamsBuilders");
+    }
+    std::string name = graph_->NextName(kLeft ? "KSTREAM-LEFTJOIN-" : "KSTREAM-JOIN-");
+    int parent = node_;
+    if (repartition_required_) {
+      if constexpr (std::is_same_v<JoinedT, int>) {
+        static_assert(!std::is_same_v<JoinedT, int>,
+                      "KStream::Join after a key change: K or V has no default serde for the "
+                      "repartition topic; pass Joined<KeySerde, ValueSerde>()");
+      } else {
+        const std::string base =
+            joined && joined->name() ? *joined->name() : graph_->nodes()[node_].name;
+        const JoinedT j = joined.value_or(JoinedT());
+        parent = Repartition(Repartitioned<typename JoinedT::KeySerde, typename JoinedT::ValueSerde>(
+                                 j.key_serde(), j.value_serde())
+                                 .WithName(base))
+                     .node_id();
+      }
+    }
+    internal::GetterSupplierPtr<K, VT> getter = table.value_getter();
+    internal::GraphNode node;
+    node.name = std::move(name);
+    node.parents = {parent};
+    node.stores = getter->stores;
+    node.factory = [getter, joiner](internal::TaskServices& services) {
+      return std::make_unique<internal::StreamTableJoinNode<K, V, VT, VOut, J, kLeft>>(
+          getter->make(services), joiner);
+    };
+    return KStream<K, VOut>(graph_, graph_->Add(std::move(node)));
   }
 
   template <class K2, class V2>

@@ -20,7 +20,9 @@
 #include <utility>
 
 #include "sluice/internal/graph.h"
+#include "sluice/internal/join.h"
 #include "sluice/internal/stateful.h"
+#include "sluice/internal/table_getter.h"
 #include "sluice/materialized.h"
 #include "sluice/named.h"
 #include "sluice/serde.h"
@@ -59,10 +61,16 @@ class KTable {
     static_assert(std::copy_constructible<P> && std::is_invocable_r_v<bool, P&, const K&, const V&>,
                   "KTable::Filter: the predicate must be copyable and callable as "
                   "bool(const K& key, const V& value)");
-    return AddTableNode<V>("KTABLE-FILTER-", named, [predicate](internal::TaskServices&) {
-      using Fn = internal::FilterChange<P, false>;
-      return std::make_unique<internal::ChangeMapNode<K, V, Change<V>, Fn>>(Fn{predicate});
-    });
+    return AddTableNode<V>(
+        "KTABLE-FILTER-", named,
+        [predicate](internal::TaskServices&) {
+          using Fn = internal::FilterChange<P, false>;
+          return std::make_unique<internal::ChangeMapNode<K, V, Change<V>, Fn>>(Fn{predicate});
+        },
+        [fn = internal::FilterChange<P, false>{predicate}](const K& key,
+                                                           const std::optional<V>& value) mutable {
+          return fn.Keep(key, value);
+        });
   }
 
   template <class P>
@@ -70,10 +78,16 @@ class KTable {
     static_assert(std::copy_constructible<P> && std::is_invocable_r_v<bool, P&, const K&, const V&>,
                   "KTable::FilterNot: the predicate must be copyable and callable as "
                   "bool(const K& key, const V& value)");
-    return AddTableNode<V>("KTABLE-FILTER-", named, [predicate](internal::TaskServices&) {
-      using Fn = internal::FilterChange<P, true>;
-      return std::make_unique<internal::ChangeMapNode<K, V, Change<V>, Fn>>(Fn{predicate});
-    });
+    return AddTableNode<V>(
+        "KTABLE-FILTER-", named,
+        [predicate](internal::TaskServices&) {
+          using Fn = internal::FilterChange<P, true>;
+          return std::make_unique<internal::ChangeMapNode<K, V, Change<V>, Fn>>(Fn{predicate});
+        },
+        [fn = internal::FilterChange<P, true>{predicate}](const K& key,
+                                                          const std::optional<V>& value) mutable {
+          return fn.Keep(key, value);
+        });
   }
 
   // A new value per key: mapper(value) or mapper(key, value).
@@ -86,10 +100,16 @@ class KTable {
     using V2 = std::remove_cvref_t<typename std::conditional_t<
         std::is_invocable_v<F&, const K&, const V&>, std::invoke_result<F&, const K&, const V&>,
         std::invoke_result<F&, const V&>>::type>;
-    return AddTableNode<V2>("KTABLE-MAPVALUES-", named, [mapper](internal::TaskServices&) {
-      using Fn = internal::MapChange<V2, F>;
-      return std::make_unique<internal::ChangeMapNode<K, V, Change<V2>, Fn>>(Fn{mapper});
-    });
+    return AddTableNode<V2>(
+        "KTABLE-MAPVALUES-", named,
+        [mapper](internal::TaskServices&) {
+          using Fn = internal::MapChange<V2, F>;
+          return std::make_unique<internal::ChangeMapNode<K, V, Change<V2>, Fn>>(Fn{mapper});
+        },
+        [fn = internal::MapChange<V2, F>{mapper}](const K& key,
+                                                  const std::optional<V>& value) mutable {
+          return fn.Map(key, value);
+        });
   }
 
   // Groups the table by selector(key, value), which returns KeyValue<K2, V2> (or a pair),
@@ -133,33 +153,167 @@ class KTable {
     return GroupBy(std::move(selector), Grouped<DefaultSerdeFor<K2>, DefaultSerdeFor<V2>>());
   }
 
+  // KTable-KTable joins on the key (docs/joins.md). An update of either side emits the
+  // join's new value for the key (and its old value, for downstream subtractors); both
+  // tables must have the same partition count. Joiners, optionally with const K& first:
+  //   Join:      VR(const V& value, const V2& other)
+  //   LeftJoin:  VR(const V& value, const std::optional<V2>& other)
+  //   OuterJoin: VR(const std::optional<V>& value, const std::optional<V2>& other)
+  // With Materialized the result is kept in a store (queryable, cached); without, a join
+  // downstream reads it by reading both sides.
+  template <class V2, class J>
+  auto Join(const KTable<K, V2>& other, J joiner, const Named& named = {}) const {
+    return JoinTables<internal::JoinKind::kInner>(other, std::move(joiner), named, NoStore());
+  }
+  template <class V2, class J, Serde KS, Serde VS>
+  auto Join(const KTable<K, V2>& other, J joiner, const Materialized<KS, VS>& materialized) const {
+    return JoinTables<internal::JoinKind::kInner>(other, std::move(joiner), Named(), materialized);
+  }
+  template <class V2, class J, Serde KS, Serde VS>
+  auto Join(const KTable<K, V2>& other, J joiner, const Named& named,
+            const Materialized<KS, VS>& materialized) const {
+    return JoinTables<internal::JoinKind::kInner>(other, std::move(joiner), named, materialized);
+  }
+  template <class V2, class J>
+  auto LeftJoin(const KTable<K, V2>& other, J joiner, const Named& named = {}) const {
+    return JoinTables<internal::JoinKind::kLeft>(other, std::move(joiner), named, NoStore());
+  }
+  template <class V2, class J, Serde KS, Serde VS>
+  auto LeftJoin(const KTable<K, V2>& other, J joiner, const Materialized<KS, VS>& materialized) const {
+    return JoinTables<internal::JoinKind::kLeft>(other, std::move(joiner), Named(), materialized);
+  }
+  template <class V2, class J, Serde KS, Serde VS>
+  auto LeftJoin(const KTable<K, V2>& other, J joiner, const Named& named,
+                const Materialized<KS, VS>& materialized) const {
+    return JoinTables<internal::JoinKind::kLeft>(other, std::move(joiner), named, materialized);
+  }
+  template <class V2, class J>
+  auto OuterJoin(const KTable<K, V2>& other, J joiner, const Named& named = {}) const {
+    return JoinTables<internal::JoinKind::kOuter>(other, std::move(joiner), named, NoStore());
+  }
+  template <class V2, class J, Serde KS, Serde VS>
+  auto OuterJoin(const KTable<K, V2>& other, J joiner, const Materialized<KS, VS>& materialized) const {
+    return JoinTables<internal::JoinKind::kOuter>(other, std::move(joiner), Named(), materialized);
+  }
+  template <class V2, class J, Serde KS, Serde VS>
+  auto OuterJoin(const KTable<K, V2>& other, J joiner, const Named& named,
+                 const Materialized<KS, VS>& materialized) const {
+    return JoinTables<internal::JoinKind::kOuter>(other, std::move(joiner), named, materialized);
+  }
+
   // The name of the store that holds this table, for interactive queries; empty when the
   // table is not materialized (a Filter or MapValues of one).
   const std::string& queryable_store_name() const { return store_; }
 
   // For the DSL's own use.
-  KTable(std::shared_ptr<internal::GraphBuilder> graph, int node, std::string store)
-      : graph_(std::move(graph)), node_(node), store_(std::move(store)) {}
+  KTable(std::shared_ptr<internal::GraphBuilder> graph, int node, std::string store,
+         internal::GetterSupplierPtr<K, V> getter)
+      : graph_(std::move(graph)), node_(node), store_(std::move(store)), getter_(std::move(getter)) {}
   int node_id() const { return node_; }
+  const std::shared_ptr<internal::GraphBuilder>& graph() const { return graph_; }
+  // How a join reads this table's current values.
+  const internal::GetterSupplierPtr<K, V>& value_getter() const { return getter_; }
 
  private:
   std::string NameFor(std::string_view prefix, const Named& named) const {
     return named.name() && !named.name()->empty() ? *named.name() : graph_->NextName(prefix);
   }
 
-  template <class V2>
+  struct NoStore {};
+
+  template <internal::JoinKind kKind, class V2, class J, class Mat>
+  auto JoinTables(const KTable<K, V2>& other, J joiner, const Named& named,
+                  const Mat& materialized) const {
+    static_assert(std::copy_constructible<J> && internal::kJoinerFits<kKind, K, V, V2, J>,
+                  "KTable::Join/LeftJoin/OuterJoin: the joiner must be copyable and callable as "
+                  "VR(const V&, const V2&) for Join, VR(const V&, const std::optional<V2>&) for "
+                  "LeftJoin, VR(const std::optional<V>&, const std::optional<V2>&) for OuterJoin "
+                  "(optionally with const K& key first)");
+    using VOut = internal::JoinResult<kKind, K, V, V2, J>;
+    using Fn = internal::TableJoinFn<kKind, K, V, V2, VOut, J>;
+    constexpr bool kMaterialized = !std::is_same_v<Mat, NoStore>;
+    if (other.graph() != graph_) {
+      graph_->AddError("KTable::Join: the two tables come from different StreamsBuilders");
+    }
+    const char* this_prefix = kKind == internal::JoinKind::kInner   ? "KTABLE-JOINTHIS-"
+                              : kKind == internal::JoinKind::kLeft ? "KTABLE-LEFTTHIS-"
+                                                                   : "KTABLE-OUTERTHIS-";
+    const char* other_prefix = kKind == internal::JoinKind::kInner   ? "KTABLE-JOINOTHER-"
+                               : kKind == internal::JoinKind::kLeft ? "KTABLE-LEFTOTHER-"
+                                                                    : "KTABLE-OUTEROTHER-";
+    const Fn fn{std::move(joiner)};
+    internal::GetterSupplierPtr<K, V> this_getter = getter_;
+    internal::GetterSupplierPtr<K, V2> other_getter = other.value_getter();
+
+    internal::GraphNode this_side;
+    this_side.name = graph_->NextName(this_prefix);
+    this_side.parents = {node_};
+    this_side.stores = other_getter->stores;
+    this_side.factory = [other_getter, fn](internal::TaskServices& services) {
+      return std::make_unique<internal::TableTableJoinNode<K, V, V2, VOut, Fn, true>>(
+          other_getter->make(services), fn);
+    };
+    const int this_id = graph_->Add(std::move(this_side));
+
+    internal::GraphNode other_side;
+    other_side.name = graph_->NextName(other_prefix);
+    other_side.parents = {other.node_id()};
+    other_side.stores = this_getter->stores;
+    other_side.factory = [this_getter, fn](internal::TaskServices& services) {
+      return std::make_unique<internal::TableTableJoinNode<K, V2, V, VOut, Fn, false>>(
+          this_getter->make(services), fn);
+    };
+    const int other_id = graph_->Add(std::move(other_side));
+
+    internal::GraphNode merge;
+    merge.name = NameFor("KTABLE-MERGE-", named);
+    merge.parents = {this_id, other_id};
+    if constexpr (kMaterialized) {
+      using KS = typename Mat::KeySerde;
+      using VS = typename Mat::ValueSerde;
+      static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, VOut>,
+                    "KTable::Join: the serdes of Materialized do not match K and the joiner's "
+                    "result type");
+      const std::string store = materialized.name()
+                                    ? *materialized.name()
+                                    : graph_->NextName("KTABLE-JOIN-STATE-STORE-");
+      graph_->AddStore(materialized.Spec(store));
+      merge.stores = {store};
+      merge.factory = [store, ks = materialized.key_serde(),
+                       vs = materialized.value_serde()](internal::TaskServices& services) {
+        return std::make_unique<internal::MaterializedJoinMergeNode<KS, VS>>(store, ks, vs,
+                                                                             services);
+      };
+      return KTable<K, VOut>(graph_, graph_->Add(std::move(merge)), store,
+                             internal::StoreValueGetter<KS, VS>::Supplier(
+                                 store, materialized.key_serde(), materialized.value_serde()));
+    } else {
+      merge.factory = [](internal::TaskServices&) {
+        return std::make_unique<internal::TableJoinMergeNode<K, VOut>>();
+      };
+      return KTable<K, VOut>(
+          graph_, graph_->Add(std::move(merge)), "",
+          internal::JoinValueGetter<K, V, V2, VOut, Fn>::Supplier(this_getter, other_getter, fn));
+    }
+  }
+
+  // A table derived without a store; `fn(key, optional parent value) -> optional<V2>`
+  // is how a join reads it: the parent's value, derived again.
+  template <class V2, class Fn>
   KTable<K, V2> AddTableNode(std::string_view prefix, const Named& named,
-                             internal::NodeFactory factory) const {
+                             internal::NodeFactory factory, Fn fn) const {
     internal::GraphNode node;
     node.name = NameFor(prefix, named);
     node.parents = {node_};
     node.factory = std::move(factory);
-    return KTable<K, V2>(graph_, graph_->Add(std::move(node)), "");
+    return KTable<K, V2>(graph_, graph_->Add(std::move(node)), "",
+                         internal::DerivedValueGetter<K, V, V2, Fn>::Supplier(getter_, std::move(fn)));
   }
 
   std::shared_ptr<internal::GraphBuilder> graph_;
   int node_;
   std::string store_;
+  internal::GetterSupplierPtr<K, V> getter_;
 };
 
 // A stream grouped by key, ready to be aggregated into a table. When the key changed on
@@ -282,7 +436,10 @@ class KGroupedStream {
       return std::make_unique<internal::AggregateNode<V, KS, VAS, Apply>>(
           store, ks, vas, apply, services);
     };
-    return KTable<K, typename VAS::Type>(graph_, graph_->Add(std::move(node)), store);
+    return KTable<K, typename VAS::Type>(
+        graph_, graph_->Add(std::move(node)), store,
+        internal::StoreValueGetter<KS, VAS>::Supplier(store, materialized.key_serde(),
+                                                      materialized.value_serde()));
   }
 
   template <class, class>
@@ -396,7 +553,10 @@ class KGroupedTable {
       return std::make_unique<internal::AggregateNode<Change<V>, KS, VAS, Adjust>>(
           store, ks, vas, adjust, services);
     };
-    return KTable<K, typename VAS::Type>(graph_, graph_->Add(std::move(node)), store);
+    return KTable<K, typename VAS::Type>(
+        graph_, graph_->Add(std::move(node)), store,
+        internal::StoreValueGetter<KS, VAS>::Supplier(store, materialized.key_serde(),
+                                                      materialized.value_serde()));
   }
 
   std::shared_ptr<internal::GraphBuilder> graph_;
@@ -455,7 +615,9 @@ class CogroupedKStream {
       return std::make_unique<internal::AggregateNode<Step, KS, VAS, decltype(apply)>>(
           store, ks, vas, apply, services);
     };
-    return KTable<K, VA>(graph_, graph_->Add(std::move(node)), store);
+    return KTable<K, VA>(graph_, graph_->Add(std::move(node)), store,
+                         internal::StoreValueGetter<KS, VAS>::Supplier(
+                             store, materialized.key_serde(), materialized.value_serde()));
   }
 
   // For the DSL's own use.

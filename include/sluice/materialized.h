@@ -116,4 +116,38 @@ class Grouped {
   std::optional<std::string> name_;
 };
 
+// How a stream joined with a table is repartitioned when its key changed: the serdes of
+// the stream's repartition topic and the name it is derived from (`<name>-repartition`).
+// The table needs no serde here: the join reads it from its store.
+template <Serde KS, Serde VS>
+class Joined {
+ public:
+  using KeySerde = KS;
+  using ValueSerde = VS;
+
+  Joined() = default;
+  Joined(KS key_serde, VS value_serde)
+      : key_serde_(std::move(key_serde)), value_serde_(std::move(value_serde)) {}
+  static Joined As(std::string name, KS key_serde = {}, VS value_serde = {}) {
+    return Joined(std::move(key_serde), std::move(value_serde)).WithName(std::move(name));
+  }
+  static Joined With(KS key_serde = {}, VS value_serde = {}) {
+    return Joined(std::move(key_serde), std::move(value_serde));
+  }
+  Joined WithName(std::string name) const {
+    Joined copy = *this;
+    copy.name_ = std::move(name);
+    return copy;
+  }
+
+  const KS& key_serde() const { return key_serde_; }
+  const VS& value_serde() const { return value_serde_; }
+  const std::optional<std::string>& name() const { return name_; }
+
+ private:
+  KS key_serde_{};
+  VS value_serde_{};
+  std::optional<std::string> name_;
+};
+
 }  // namespace sluice

@@ -82,7 +82,10 @@ class StreamsBuilder {
                     vs = materialized.value_serde()](internal::TaskServices& services) {
       return std::make_unique<internal::TableSourceNode<KS, VS>>(store, ks, vs, services);
     };
-    return KTable<typename KS::Type, typename VS::Type>(graph_, graph_->Add(std::move(node)), store);
+    return KTable<typename KS::Type, typename VS::Type>(
+        graph_, graph_->Add(std::move(node)), store,
+        internal::StoreValueGetter<KS, VS>::Supplier(store, materialized.key_serde(),
+                                                     materialized.value_serde()));
   }
 
   template <class K, class V>

@@ -35,6 +35,12 @@ struct InternalTopic {
   // whose tasks own the store (its partition count is that sub-topology's).
   int source_subtopology = -1;
   std::optional<int32_t> partitions;
+  // A repartition topic without a count of its own, read by a sub-topology with state
+  // (a join, an aggregation) beside user topics: those topics. It gets the largest of
+  // their partition counts, so that the sub-topology's inputs are co-partitioned (as
+  // Kafka Streams' CopartitionedTopicsEnforcer does); otherwise it gets the largest
+  // count among the sources of the sub-topology that writes it.
+  std::vector<std::string> copartition_sources;
   bool changelog = false;
   std::map<std::string, std::string> configs;  // topic configs on creation
 };

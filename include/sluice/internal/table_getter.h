@@ -1,0 +1,108 @@
+// Value getters: how a join reads a table as of now. Every KTable handle carries a
+// supplier of getters. A materialized table (a table source, an aggregation, ToTable, a
+// materialized join) reads its store; a table derived without a store (Filter,
+// MapValues, a join that is not materialized) reads its parent's getter and applies
+// its own function again, as Kafka Streams' KTableValueGetter does. A getter reads
+// through the store's cache, so it sees every update the task has processed.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sluice/internal/node.h"
+#include "sluice/internal/stateful.h"
+
+namespace sluice::internal {
+
+// The value of a table's key as of now, and its timestamp.
+template <class V>
+struct TableValue {
+  V value;
+  int64_t timestamp = 0;
+};
+
+template <class K, class V>
+class ValueGetter {
+ public:
+  virtual ~ValueGetter() = default;
+  virtual std::optional<TableValue<V>> Get(const K& key) = 0;
+};
+
+// Makes a table's getter inside a task; `stores` are the stores it reads, which the
+// reading node must be connected to (that also puts it in the table's sub-topology).
+template <class K, class V>
+struct ValueGetterSupplier {
+  std::vector<std::string> stores;
+  std::function<std::unique_ptr<ValueGetter<K, V>>(TaskServices&)> make;
+};
+
+template <class K, class V>
+using GetterSupplierPtr = std::shared_ptr<const ValueGetterSupplier<K, V>>;
+
+// Reads a store of the task.
+template <Serde KS, Serde VS>
+class StoreValueGetter final : public ValueGetter<typename KS::Type, typename VS::Type> {
+ public:
+  using K = typename KS::Type;
+  using V = typename VS::Type;
+
+  StoreValueGetter(std::string_view store, KS ks, VS vs, TaskServices& services)
+      : store_(RequireStore(services, store), std::move(ks), std::move(vs)) {}
+
+  std::optional<TableValue<V>> Get(const K& key) override {
+    if constexpr (IsOptional<K>::value) {
+      if (!key) return std::nullopt;
+    }
+    if (!store_.Lookup(store_.KeyBytes(key, -1), &stored_)) return std::nullopt;
+    return TableValue<V>{store_.DecodeValue(stored_.value), stored_.timestamp};
+  }
+
+  static GetterSupplierPtr<K, V> Supplier(std::string store, KS ks, VS vs) {
+    auto supplier = std::make_shared<ValueGetterSupplier<K, V>>();
+    supplier->stores = {store};
+    supplier->make = [store, ks, vs](TaskServices& services) -> std::unique_ptr<ValueGetter<K, V>> {
+      return std::make_unique<StoreValueGetter>(store, ks, vs, services);
+    };
+    return supplier;
+  }
+
+ private:
+  TypedStore<KS, VS> store_;
+  StoredValue stored_;
+};
+
+// Applies `fn(key, optional<V> parent value) -> optional<V2>` to a parent's getter:
+// Filter, MapValues.
+template <class K, class V, class V2, class Fn>
+class DerivedValueGetter final : public ValueGetter<K, V2> {
+ public:
+  DerivedValueGetter(std::unique_ptr<ValueGetter<K, V>> parent, Fn fn)
+      : parent_(std::move(parent)), fn_(std::move(fn)) {}
+
+  std::optional<TableValue<V2>> Get(const K& key) override {
+    std::optional<TableValue<V>> got = parent_->Get(key);
+    if (!got) return std::nullopt;
+    std::optional<V2> value = fn_(key, std::optional<V>(std::move(got->value)));
+    if (!value) return std::nullopt;
+    return TableValue<V2>{std::move(*value), got->timestamp};
+  }
+
+  static GetterSupplierPtr<K, V2> Supplier(GetterSupplierPtr<K, V> parent, Fn fn) {
+    auto supplier = std::make_shared<ValueGetterSupplier<K, V2>>();
+    supplier->stores = parent->stores;
+    supplier->make = [parent, fn](TaskServices& services) -> std::unique_ptr<ValueGetter<K, V2>> {
+      return std::make_unique<DerivedValueGetter>(parent->make(services), fn);
+    };
+    return supplier;
+  }
+
+ private:
+  std::unique_ptr<ValueGetter<K, V>> parent_;
+  Fn fn_;
+};
+
+}  // namespace sluice::internal

@@ -1,0 +1,412 @@
+// Joins through the TopologyTestDriver: KStream-KTable (inner, left; the table as of
+// processing order, tombstones, auto-repartition after a key change, derived tables) and
+// KTable-KTable (inner, left, outer; new and old values; materialized or not; a join read
+// by a later join). Caching is off unless a test says otherwise, so every update shows.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/sluice.h"
+#include "sluice/testing.h"
+#include "tests/dsl/dsl_test_util.h"
+
+namespace sluice {
+namespace {
+
+using sluice::testing::MakeDriver;
+
+using SSKV = KeyValue<std::string, std::string>;
+using OptS = std::optional<std::string>;
+using SOKV = KeyValue<std::string, OptS>;
+
+const std::map<std::string, std::string> kNoCache = {{"cache.max.bytes.buffering", "0"}};
+
+std::string Show(const OptS& s) { return s ? *s : "null"; }
+
+// --- KStream-KTable -----------------------------------------------------------------------
+
+// orders (key: product) joined with stock (key: product): "order/stock".
+StreamsBuilder OrdersWithStock(bool left, int partitions, TopologyTestDriver::Options* options) {
+  StreamsBuilder builder;
+  KTable<std::string, std::string> stock =
+      builder.Table("stock", Consumed<StringSerde, StringSerde>(),
+                    Materialized<StringSerde, StringSerde>::As("stock-store"));
+  KStream<std::string, std::string> orders = builder.Stream<std::string, std::string>("orders");
+  if (left) {
+    orders.LeftJoin(stock, [](const std::string& order, const OptS& s) { return order + "/" + Show(s); })
+        .To("out");
+  } else {
+    orders.Join(stock, [](const std::string& order, const std::string& s) { return order + "/" + s; })
+        .To("out");
+  }
+  options->partitions["stock"] = partitions;
+  options->partitions["orders"] = partitions;
+  return builder;
+}
+
+TEST(StreamTableJoin, InnerSeesTheTableAsOfEachRecordAndDropsRecordsWithoutAMatch) {
+  TopologyTestDriver::Options options;
+  StreamsBuilder builder = OrdersWithStock(false, 3, &options);
+  auto driver = MakeDriver(builder, options, kNoCache);
+  ASSERT_NE(driver, nullptr);
+  auto stock = driver->CreateInputTopic("stock", StringSerde(), Nullable<StringSerde>());
+  auto orders = driver->CreateInputTopic("orders", StringSerde(), StringSerde());
+  auto out = driver->CreateOutputTopic("out", StringSerde(), StringSerde());
+
+  ASSERT_TRUE(orders.PipeInput("apple", "o1").ok());  // no stock yet: dropped
+  ASSERT_TRUE(stock.PipeInput("apple", "5").ok());     // a table update emits nothing
+  EXPECT_TRUE(out.ReadKeyValuesToList().empty());
+  ASSERT_TRUE(orders.PipeInput("apple", "o2").ok());
+  ASSERT_TRUE(stock.PipeInput("apple", "4").ok());
+  ASSERT_TRUE(orders.PipeInput("apple", "o3").ok());
+  ASSERT_TRUE(orders.PipeInput("pear", "o4").ok());   // no such product: dropped
+  ASSERT_TRUE(stock.PipeInput("pear", "9").ok());
+  ASSERT_TRUE(orders.PipeInput("pear", "o5").ok());
+  ASSERT_TRUE(stock.PipeInput("apple", std::nullopt).ok());  // tombstone: apple gone
+  ASSERT_TRUE(orders.PipeInput("apple", "o6").ok());
+  EXPECT_EQ(out.ReadKeyValuesToList(),
+            (std::vector<SSKV>{{"apple", "o2/5"}, {"apple", "o3/4"}, {"pear", "o5/9"}}));
+}
+
+TEST(StreamTableJoin, LeftJoinsEveryRecordWithNulloptWhereTheTableHasNoValue) {
+  TopologyTestDriver::Options options;
+  StreamsBuilder builder = OrdersWithStock(true, 2, &options);
+  auto driver = MakeDriver(builder, options, kNoCache);
+  ASSERT_NE(driver, nullptr);
+  auto stock = driver->CreateInputTopic("stock", StringSerde(), Nullable<StringSerde>());
+  auto orders = driver->CreateInputTopic("orders", StringSerde(), StringSerde());
+  auto out = driver->CreateOutputTopic("out", StringSerde(), StringSerde());
+  ASSERT_TRUE(orders.PipeInput("apple", "o1").ok());
+  ASSERT_TRUE(stock.PipeInput("apple", "5").ok());
+  ASSERT_TRUE(orders.PipeInput("apple", "o2").ok());
+  ASSERT_TRUE(stock.PipeInput("apple", std::nullopt).ok());
+  ASSERT_TRUE(orders.PipeInput("apple", "o3").ok());
+  EXPECT_EQ(out.ReadKeyValuesToList(),
+            (std::vector<SSKV>{{"apple", "o1/null"}, {"apple", "o2/5"}, {"apple", "o3/null"}}));
+}
+
+TEST(StreamTableJoin, TheJoinerMayTakeTheKeyAndTheOutputKeepsTheRecordsTimestamp) {
+  StreamsBuilder builder;
+  auto table = builder.Table<std::string, int64_t>("prices");
+  builder.Stream<std::string, int64_t>("quantities")
+      .Join(table, [](const std::string& key, int64_t qty, int64_t price) {
+        return key + "=" + std::to_string(qty * price);
+      })
+      .To("totals", Produced<StringSerde, StringSerde>());
+  auto driver = MakeDriver(builder, {}, kNoCache);
+  ASSERT_NE(driver, nullptr);
+  auto prices = driver->CreateInputTopic("prices", StringSerde(), Int64Serde());
+  auto qty = driver->CreateInputTopic("quantities", StringSerde(), Int64Serde());
+  auto out = driver->CreateOutputTopic("totals", StringSerde(), StringSerde());
+  ASSERT_TRUE(prices.PipeInput("nut", 3, 5000).ok());
+  ASSERT_TRUE(qty.PipeInput("nut", 7, 1000).ok());  // earlier timestamp than the table row
+  auto records = out.ReadRecordsToList();
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].value, "nut=21");
+  EXPECT_EQ((*records)[0].timestamp, 1000);
+}
+
+TEST(StreamTableJoin, AStreamWhoseKeyChangedIsRepartitionedByTheNewKeyFirst) {
+  // Orders keyed by order id carry the product; the join needs them keyed by product.
+  StreamsBuilder builder;
+  auto stock = builder.Table<std::string, std::string>("stock");
+  builder.Stream<std::string, std::string>("orders")
+      .SelectKey([](const std::string&, const std::string& product) { return product; })
+      .Join(stock, [](const std::string& product, const std::string& s) { return product + ":" + s; },
+            Joined<StringSerde, StringSerde>::As("orders-by-product"))
+      .To("out");
+  TopologyTestDriver::Options options;
+  options.partitions["orders"] = 3;
+  options.partitions["stock"] = 4;
+  absl::StatusOr<Topology> topology = builder.Build();
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  const std::string described = topology->Describe();
+  EXPECT_NE(described.find("orders-by-product-repartition"), std::string::npos) << described;
+  auto driver = MakeDriver(builder, options, kNoCache);
+  ASSERT_NE(driver, nullptr);
+  auto stock_in = driver->CreateInputTopic("stock", StringSerde(), StringSerde());
+  auto orders = driver->CreateInputTopic("orders", StringSerde(), StringSerde());
+  auto out = driver->CreateOutputTopic("out", StringSerde(), StringSerde());
+  std::vector<SSKV> want;
+  for (int p = 0; p < 8; ++p) {
+    const std::string product = "product-" + std::to_string(p);
+    ASSERT_TRUE(stock_in.PipeInput(product, std::to_string(p * 10)).ok());
+  }
+  for (int o = 0; o < 24; ++o) {
+    const std::string product = "product-" + std::to_string(o % 8);
+    ASSERT_TRUE(orders.PipeInput("order-" + std::to_string(o), product).ok());
+    want.push_back({product, product + ":" + std::to_string((o % 8) * 10)});
+  }
+  std::vector<SSKV> got = out.ReadKeyValuesToList();
+  std::sort(got.begin(), got.end(), [](const SSKV& a, const SSKV& b) {
+    return std::tie(a.key, a.value) < std::tie(b.key, b.value);
+  });
+  std::sort(want.begin(), want.end(), [](const SSKV& a, const SSKV& b) {
+    return std::tie(a.key, a.value) < std::tie(b.key, b.value);
+  });
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(driver->ReadRaw("orders-by-product-repartition").size(), 0u)
+      << "the driver consumed the repartition topic";
+}
+
+TEST(StreamTableJoin, ATableDerivedWithoutAStoreIsReadThroughItsParent) {
+  StreamsBuilder builder;
+  auto prices = builder.Table<std::string, int64_t>("prices");
+  auto cheap = prices.Filter([](const std::string&, int64_t p) { return p < 10; })
+                   .MapValues([](int64_t p) { return "$" + std::to_string(p); });
+  builder.Stream<std::string, std::string>("views")
+      .LeftJoin(cheap, [](const std::string& who, const OptS& price) { return who + " " + Show(price); })
+      .To("out");
+  auto driver = MakeDriver(builder, {}, kNoCache);
+  ASSERT_NE(driver, nullptr);
+  auto prices_in = driver->CreateInputTopic("prices", StringSerde(), Int64Serde());
+  auto views = driver->CreateInputTopic("views", StringSerde(), StringSerde());
+  auto out = driver->CreateOutputTopic("out", StringSerde(), StringSerde());
+  ASSERT_TRUE(prices_in.PipeInput("tea", 4).ok());
+  ASSERT_TRUE(prices_in.PipeInput("wine", 40).ok());
+  ASSERT_TRUE(views.PipeInput("tea", "ann").ok());
+  ASSERT_TRUE(views.PipeInput("wine", "bob").ok());  // filtered out of the table
+  ASSERT_TRUE(prices_in.PipeInput("tea", 12).ok());  // no longer cheap
+  ASSERT_TRUE(views.PipeInput("tea", "cy").ok());
+  EXPECT_EQ(out.ReadKeyValuesToList(),
+            (std::vector<SSKV>{{"tea", "ann $4"}, {"wine", "bob null"}, {"tea", "cy null"}}));
+}
+
+TEST(StreamTableJoin, RecordsWithANullValueAreDropped) {
+  StreamsBuilder builder;
+  auto table = builder.Table<std::string, std::string>("t");
+  builder.Stream("s", Consumed<StringSerde, Nullable<StringSerde>>())
+      .LeftJoin(table, [](const OptS& v, const OptS& t) { return Show(v) + "+" + Show(t); })
+      .To("out");
+  auto driver = MakeDriver(builder, {}, kNoCache);
+  ASSERT_NE(driver, nullptr);
+  auto s = driver->CreateInputTopic("s", StringSerde(), Nullable<StringSerde>());
+  auto out = driver->CreateOutputTopic("out", StringSerde(), StringSerde());
+  ASSERT_TRUE(s.PipeInput("k", std::nullopt).ok());
+  ASSERT_TRUE(s.PipeInput("k", "v").ok());
+  EXPECT_EQ(out.ReadKeyValuesToList(), (std::vector<SSKV>{{"k", "v+null"}}));
+}
+
+// The orders / stock-reservations scenario, both ways round: orders joined with the
+// reservations table (what was reserved for this order), and reservation events joined
+// with the orders table (which order a reservation belongs to).
+TEST(StreamTableJoin, OrdersWithReservationsAndReservationsWithOrders) {
+  StreamsBuilder builder;
+  auto reservations = builder.Table("reservations", Consumed<StringSerde, StringSerde>(),
+                                    Materialized<StringSerde, StringSerde>::As("reservations"));
+  auto orders_table = builder.Table("orders-table", Consumed<StringSerde, StringSerde>(),
+                                    Materialized<StringSerde, StringSerde>::As("orders"));
+  builder.Stream<std::string, std::string>("order-events")
+      .LeftJoin(reservations,
+                [](const std::string& order, const OptS& reserved) {
+                  return order + (reserved ? " reserved " + *reserved : " awaiting stock");
+                })
+      .To("order-status");
+  builder.Stream<std::string, std::string>("reservation-events")
+      .Join(orders_table, [](const std::string& reservation, const std::string& order) {
+        return reservation + " for " + order;
+      })
+      .To("reservation-status");
+  TopologyTestDriver::Options options;
+  for (const char* t : {"reservations", "orders-table", "order-events", "reservation-events"}) {
+    options.partitions[t] = 3;
+  }
+  auto driver = MakeDriver(builder, options, kNoCache);
+  ASSERT_NE(driver, nullptr);
+  auto res = driver->CreateInputTopic("reservations", StringSerde(), Nullable<StringSerde>());
+  auto ord = driver->CreateInputTopic("orders-table", StringSerde(), StringSerde());
+  auto order_events = driver->CreateInputTopic("order-events", StringSerde(), StringSerde());
+  auto res_events = driver->CreateInputTopic("reservation-events", StringSerde(), StringSerde());
+  auto order_status = driver->CreateOutputTopic("order-status", StringSerde(), StringSerde());
+  auto res_status = driver->CreateOutputTopic("reservation-status", StringSerde(), StringSerde());
+
+  ASSERT_TRUE(order_events.PipeInput("o1", "placed").ok());
+  ASSERT_TRUE(res.PipeInput("o1", "2x widget").ok());
+  ASSERT_TRUE(order_events.PipeInput("o1", "paid").ok());
+  ASSERT_TRUE(res.PipeInput("o1", std::nullopt).ok());  // reservation released
+  ASSERT_TRUE(order_events.PipeInput("o1", "cancelled").ok());
+  ASSERT_TRUE(res_events.PipeInput("o2", "r-7").ok());  // order o2 not known yet
+  ASSERT_TRUE(ord.PipeInput("o2", "ann's order").ok());
+  ASSERT_TRUE(res_events.PipeInput("o2", "r-8").ok());
+  EXPECT_EQ(order_status.ReadKeyValuesToList(),
+            (std::vector<SSKV>{{"o1", "placed awaiting stock"},
+                               {"o1", "paid reserved 2x widget"},
+                               {"o1", "cancelled awaiting stock"}}));
+  EXPECT_EQ(res_status.ReadKeyValuesToList(), (std::vector<SSKV>{{"o2", "r-8 for ann's order"}}));
+}
+
+// --- KTable-KTable ------------------------------------------------------------------------
+
+struct TableJoinFixture {
+  std::unique_ptr<TopologyTestDriver> driver;
+  std::optional<TestInputTopic<StringSerde, Nullable<StringSerde>>> left, right;
+  std::optional<TestOutputTopic<StringSerde, Nullable<StringSerde>>> out;
+};
+
+template <class BuildJoin>
+TableJoinFixture MakeTableJoin(BuildJoin build, std::map<std::string, std::string> config = kNoCache) {
+  StreamsBuilder builder;
+  auto left = builder.Table<std::string, std::string>("left");
+  auto right = builder.Table<std::string, std::string>("right");
+  build(left, right).ToStream().To("out", Produced<StringSerde, Nullable<StringSerde>>());
+  TopologyTestDriver::Options options;
+  options.partitions["left"] = 2;
+  options.partitions["right"] = 2;
+  TableJoinFixture f;
+  f.driver = MakeDriver(builder, options, std::move(config));
+  if (f.driver == nullptr) return f;
+  f.left.emplace(f.driver->CreateInputTopic("left", StringSerde(), Nullable<StringSerde>()));
+  f.right.emplace(f.driver->CreateInputTopic("right", StringSerde(), Nullable<StringSerde>()));
+  f.out.emplace(f.driver->CreateOutputTopic("out", StringSerde(), Nullable<StringSerde>()));
+  return f;
+}
+
+// The same sequence of updates for every join kind:
+//   L a=1, R a=x, L a=2, R b=y, L b=3, R a=null, L a=null, R b=null.
+void PipeSequence(TableJoinFixture& f) {
+  ASSERT_TRUE(f.left->PipeInput("a", "1").ok());
+  ASSERT_TRUE(f.right->PipeInput("a", "x").ok());
+  ASSERT_TRUE(f.left->PipeInput("a", "2").ok());
+  ASSERT_TRUE(f.right->PipeInput("b", "y").ok());
+  ASSERT_TRUE(f.left->PipeInput("b", "3").ok());
+  ASSERT_TRUE(f.right->PipeInput("a", std::nullopt).ok());
+  ASSERT_TRUE(f.left->PipeInput("a", std::nullopt).ok());
+  ASSERT_TRUE(f.right->PipeInput("b", std::nullopt).ok());
+}
+
+TEST(TableTableJoin, InnerEmitsWhereBothSidesHaveAValueAndADeleteWhereOneGoes) {
+  auto f = MakeTableJoin([](auto l, auto r) {
+    return l.Join(r, [](const std::string& a, const std::string& b) { return a + b; });
+  });
+  ASSERT_NE(f.driver, nullptr);
+  PipeSequence(f);
+  EXPECT_EQ(f.out->ReadKeyValuesToList(),
+            (std::vector<SOKV>{{"a", "1x"}, {"a", "2x"}, {"b", "3y"},
+                               {"a", std::nullopt},  // R a=null: the row goes
+                               {"b", std::nullopt}}));  // R b=null
+}
+
+TEST(TableTableJoin, LeftKeepsEveryLeftRow) {
+  auto f = MakeTableJoin([](auto l, auto r) {
+    return l.LeftJoin(r, [](const std::string& a, const OptS& b) { return a + Show(b); });
+  });
+  ASSERT_NE(f.driver, nullptr);
+  PipeSequence(f);
+  EXPECT_EQ(f.out->ReadKeyValuesToList(),
+            (std::vector<SOKV>{{"a", "1null"}, {"a", "1x"}, {"a", "2x"}, {"b", "3y"},
+                               {"a", "2null"}, {"a", std::nullopt}, {"b", "3null"}}));
+}
+
+TEST(TableTableJoin, OuterKeepsEveryRowOfEitherSide) {
+  auto f = MakeTableJoin([](auto l, auto r) {
+    return l.OuterJoin(r, [](const OptS& a, const OptS& b) { return Show(a) + Show(b); });
+  });
+  ASSERT_NE(f.driver, nullptr);
+  PipeSequence(f);
+  EXPECT_EQ(f.out->ReadKeyValuesToList(),
+            (std::vector<SOKV>{{"a", "1null"}, {"a", "1x"}, {"a", "2x"}, {"b", "nully"},
+                               {"b", "3y"}, {"a", "2null"}, {"a", std::nullopt},
+                               {"b", "3null"}}));
+}
+
+TEST(TableTableJoin, AMaterializedJoinIsQueryableAndCachedUpdatesCollapse) {
+  auto f = MakeTableJoin(
+      [](auto l, auto r) {
+        return l.Join(r, [](const std::string& a, const std::string& b) { return a + b; },
+                      Materialized<StringSerde, StringSerde>::As("joined"));
+      },
+      {});  // the default record cache
+  ASSERT_NE(f.driver, nullptr);
+  ASSERT_TRUE(f.left->PipeKeyValueList({{"a", "1"}, {"b", "3"}}).ok());
+  ASSERT_TRUE(f.right->PipeKeyValueList({{"a", "x"}, {"b", "y"}, {"a", "z"}}).ok());
+  auto store = f.driver->GetKeyValueStore<StringSerde, StringSerde>("joined");
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto all = store->All();
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(*all, (std::vector<SSKV>{{"a", "1z"}, {"b", "3y"}}));
+  // One commit for the right side's three updates: the cache emits each key once.
+  std::map<std::string, OptS> last;
+  size_t emitted = 0;
+  for (auto& kv : f.out->ReadKeyValuesToList()) {
+    last[kv.key] = kv.value;
+    ++emitted;
+  }
+  EXPECT_EQ(emitted, 2u);
+  EXPECT_EQ(last, (std::map<std::string, OptS>{{"a", "1z"}, {"b", "3y"}}));
+}
+
+TEST(TableTableJoin, OldValuesLetADownstreamGroupBySubtract) {
+  // Two tables keyed by employee (department id, team name) joined, then counted per
+  // "department/team": when an employee's team changes, the count moves from the old
+  // row's group to the new one, which needs the join's old value.
+  StreamsBuilder builder;
+  auto dept_of = builder.Table<std::string, std::string>("employee-dept");
+  auto dept_name = builder.Table<std::string, std::string>("dept-name");
+  dept_of
+      .Join(dept_name, [](const std::string& dept, const std::string& name) { return dept + "/" + name; })
+      .GroupBy([](const std::string& employee, const std::string& dept) {
+        return KeyValue<std::string, std::string>(dept, employee);
+      })
+      .Count(Materialized<StringSerde, Int64Serde>::As("per-dept"))
+      .ToStream()
+      .To("counts", Produced<StringSerde, Nullable<Int64Serde>>());
+  auto driver = MakeDriver(builder, {}, kNoCache);
+  ASSERT_NE(driver, nullptr);
+  auto of = driver->CreateInputTopic("employee-dept", StringSerde(), StringSerde());
+  auto name = driver->CreateInputTopic("dept-name", StringSerde(), StringSerde());
+  ASSERT_TRUE(of.PipeInput("ann", "d1").ok());
+  ASSERT_TRUE(name.PipeInput("ann", "sales").ok());
+  ASSERT_TRUE(of.PipeInput("bob", "d1").ok());
+  ASSERT_TRUE(name.PipeInput("bob", "sales").ok());
+  ASSERT_TRUE(name.PipeInput("ann", "ops").ok());  // ann's row changes: d1/sales -> d1/ops
+  auto store = driver->GetKeyValueStore<StringSerde, Int64Serde>("per-dept");
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto all = store->All();
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(*all, (std::vector<KeyValue<std::string, int64_t>>{{"d1/ops", 1}, {"d1/sales", 1}}));
+}
+
+TEST(TableTableJoin, AJoinThatIsNotMaterializedCanBeJoinedAgain) {
+  StreamsBuilder builder;
+  auto a = builder.Table<std::string, std::string>("a");
+  auto b = builder.Table<std::string, std::string>("b");
+  auto ab = a.Join(b, [](const std::string& x, const std::string& y) { return x + y; });
+  builder.Stream<std::string, std::string>("probe")
+      .LeftJoin(ab, [](const std::string& p, const OptS& v) { return p + "=" + Show(v); })
+      .To("out");
+  TopologyTestDriver::Options options;
+  options.partitions["a"] = options.partitions["b"] = options.partitions["probe"] = 2;
+  auto driver = MakeDriver(builder, options, kNoCache);
+  ASSERT_NE(driver, nullptr);
+  auto a_in = driver->CreateInputTopic("a", StringSerde(), StringSerde());
+  auto b_in = driver->CreateInputTopic("b", StringSerde(), StringSerde());
+  auto probe = driver->CreateInputTopic("probe", StringSerde(), StringSerde());
+  auto out = driver->CreateOutputTopic("out", StringSerde(), StringSerde());
+  ASSERT_TRUE(a_in.PipeInput("k", "1").ok());
+  ASSERT_TRUE(probe.PipeInput("k", "p1").ok());
+  ASSERT_TRUE(b_in.PipeInput("k", "2").ok());
+  ASSERT_TRUE(probe.PipeInput("k", "p2").ok());
+  EXPECT_EQ(out.ReadKeyValuesToList(), (std::vector<SSKV>{{"k", "p1=null"}, {"k", "p2=12"}}));
+}
+
+TEST(TableTableJoin, DescribeShowsBothSidesAndTheMerge) {
+  StreamsBuilder builder;
+  auto l = builder.Table<std::string, std::string>("l");
+  auto r = builder.Table<std::string, std::string>("r");
+  l.LeftJoin(r, [](const std::string& a, const OptS&) { return a; }).ToStream().To("out");
+  auto topology = builder.Build();
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  const std::string d = topology->Describe();
+  EXPECT_NE(d.find("KTABLE-LEFTTHIS-"), std::string::npos) << d;
+  EXPECT_NE(d.find("KTABLE-LEFTOTHER-"), std::string::npos) << d;
+  EXPECT_NE(d.find("KTABLE-MERGE-"), std::string::npos) << d;
+  EXPECT_EQ(d.find("Sub-topology: 1"), std::string::npos) << "one sub-topology: " << d;
+}
+
+}  // namespace
+}  // namespace sluice
