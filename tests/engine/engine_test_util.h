@@ -4,7 +4,10 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <stdlib.h>
+
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -82,6 +85,24 @@ inline std::vector<Rec> ReadTopic(const std::string& servers, const std::string&
   rd_kafka_assign(rk, nullptr);
   return out;
 }
+
+// A fresh state directory per test, removed afterwards.
+class StateDir {
+ public:
+  StateDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "sluice-state-test-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~StateDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 // Fast group joins for tests.
 inline std::map<std::string, std::string> TestAppConfig(const std::string& app_id) {

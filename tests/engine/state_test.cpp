@@ -21,27 +21,12 @@ namespace sluice {
 namespace {
 
 using sluice::testing::ProduceAll;
+using sluice::testing::StateDir;
 using sluice::testing::ReadTopic;
 using sluice::testing::TestAppConfig;
 
 namespace fs = std::filesystem;
 
-// A fresh state directory per test, removed afterwards.
-class StateDir {
- public:
-  StateDir() {
-    std::string pattern = (fs::temp_directory_path() / "sluice-state-test-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~StateDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 Topology CountTopology(const Materialized<StringSerde, Int64Serde>& m) {
   StreamsBuilder builder;
