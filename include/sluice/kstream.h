@@ -470,6 +470,8 @@ class KStream {
   }
   template <class VT, class J, Serde KS, Serde VS>
   auto Join(const KTable<K, VT>& table, J joiner, const Joined<KS, VS>& joined) const {
+    static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, V>,
+                  "KStream::Join: the serdes of Joined do not match this stream's K and V");
     return JoinTable<false>(table, std::move(joiner), std::optional(joined));
   }
   // Left join: every record is joined; joiner(value, std::optional<VT>) sees nullopt
@@ -480,6 +482,8 @@ class KStream {
   }
   template <class VT, class J, Serde KS, Serde VS>
   auto LeftJoin(const KTable<K, VT>& table, J joiner, const Joined<KS, VS>& joined) const {
+    static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, V>,
+                  "KStream::LeftJoin: the serdes of Joined do not match this stream's K and V");
     return JoinTable<true>(table, std::move(joiner), std::optional(joined));
   }
 
@@ -519,37 +523,42 @@ class KStream {
                   "as VR(const V& value, const VT& table_value) for Join, or "
                   "VR(const V& value, const std::optional<VT>& table_value) for LeftJoin "
                   "(optionally with const K& key first)");
-    using VOut = internal::JoinResult<kKind, K, V, VT, J>;
-    if (table.graph() != graph_) {
-      graph_->AddError("KStream::Join: the stream and the table come from different StreamsBuilders");
-    }
-    std::string name = graph_->NextName(kLeft ? "KSTREAM-LEFTJOIN-" : "KSTREAM-JOIN-");
-    int parent = node_;
-    if (repartition_required_) {
-      if constexpr (std::is_same_v<JoinedT, int>) {
-        static_assert(!std::is_same_v<JoinedT, int>,
-                      "KStream::Join after a key change: K or V has no default serde for the "
-                      "repartition topic; pass Joined<KeySerde, ValueSerde>()");
-      } else {
-        const std::string base =
-            joined && joined->name() ? *joined->name() : graph_->nodes()[node_].name;
-        const JoinedT j = joined.value_or(JoinedT());
-        parent = Repartition(Repartitioned<typename JoinedT::KeySerde, typename JoinedT::ValueSerde>(
-                                 j.key_serde(), j.value_serde())
-                                 .WithName(base))
-                     .node_id();
+    if constexpr (!internal::kJoinerFits<kKind, K, V, VT, J>) {
+      return *this;  // the static_assert above has said what is wrong
+    } else {
+      using VOut = internal::JoinResult<kKind, K, V, VT, J>;
+      if (table.graph() != graph_) {
+        graph_->AddError("KStream::Join: the stream and the table come from different StreamsBuilders");
       }
+      std::string name = graph_->NextName(kLeft ? "KSTREAM-LEFTJOIN-" : "KSTREAM-JOIN-");
+      int parent = node_;
+      if (repartition_required_) {
+        if constexpr (std::is_same_v<JoinedT, int>) {
+          graph_->AddError(internal::Cat(
+              "KStream::Join after a key change (node '", graph_->nodes()[node_].name,
+              "'): K or V has no default serde for the repartition topic; pass "
+              "Joined<KeySerde, ValueSerde>()"));
+        } else {
+          const std::string base =
+              joined && joined->name() ? *joined->name() : graph_->nodes()[node_].name;
+          const JoinedT j = joined.value_or(JoinedT());
+          parent = Repartition(Repartitioned<typename JoinedT::KeySerde, typename JoinedT::ValueSerde>(
+                                   j.key_serde(), j.value_serde())
+                                   .WithName(base))
+                       .node_id();
+        }
+      }
+      internal::GetterSupplierPtr<K, VT> getter = table.value_getter();
+      internal::GraphNode node;
+      node.name = std::move(name);
+      node.parents = {parent};
+      node.stores = getter->stores;
+      node.factory = [getter, joiner](internal::TaskServices& services) {
+        return std::make_unique<internal::StreamTableJoinNode<K, V, VT, VOut, J, kLeft>>(
+            getter->make(services), joiner);
+      };
+      return KStream<K, VOut>(graph_, graph_->Add(std::move(node)));
     }
-    internal::GetterSupplierPtr<K, VT> getter = table.value_getter();
-    internal::GraphNode node;
-    node.name = std::move(name);
-    node.parents = {parent};
-    node.stores = getter->stores;
-    node.factory = [getter, joiner](internal::TaskServices& services) {
-      return std::make_unique<internal::StreamTableJoinNode<K, V, VT, VOut, J, kLeft>>(
-          getter->make(services), joiner);
-    };
-    return KStream<K, VOut>(graph_, graph_->Add(std::move(node)));
   }
 
   template <class K2, class V2>

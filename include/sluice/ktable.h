@@ -229,71 +229,75 @@ class KTable {
                   "VR(const V&, const V2&) for Join, VR(const V&, const std::optional<V2>&) for "
                   "LeftJoin, VR(const std::optional<V>&, const std::optional<V2>&) for OuterJoin "
                   "(optionally with const K& key first)");
-    using VOut = internal::JoinResult<kKind, K, V, V2, J>;
-    using Fn = internal::TableJoinFn<kKind, K, V, V2, VOut, J>;
-    constexpr bool kMaterialized = !std::is_same_v<Mat, NoStore>;
-    if (other.graph() != graph_) {
-      graph_->AddError("KTable::Join: the two tables come from different StreamsBuilders");
-    }
-    const char* this_prefix = kKind == internal::JoinKind::kInner   ? "KTABLE-JOINTHIS-"
-                              : kKind == internal::JoinKind::kLeft ? "KTABLE-LEFTTHIS-"
-                                                                   : "KTABLE-OUTERTHIS-";
-    const char* other_prefix = kKind == internal::JoinKind::kInner   ? "KTABLE-JOINOTHER-"
-                               : kKind == internal::JoinKind::kLeft ? "KTABLE-LEFTOTHER-"
-                                                                    : "KTABLE-OUTEROTHER-";
-    const Fn fn{std::move(joiner)};
-    internal::GetterSupplierPtr<K, V> this_getter = getter_;
-    internal::GetterSupplierPtr<K, V2> other_getter = other.value_getter();
-
-    internal::GraphNode this_side;
-    this_side.name = graph_->NextName(this_prefix);
-    this_side.parents = {node_};
-    this_side.stores = other_getter->stores;
-    this_side.factory = [other_getter, fn](internal::TaskServices& services) {
-      return std::make_unique<internal::TableTableJoinNode<K, V, V2, VOut, Fn, true>>(
-          other_getter->make(services), fn);
-    };
-    const int this_id = graph_->Add(std::move(this_side));
-
-    internal::GraphNode other_side;
-    other_side.name = graph_->NextName(other_prefix);
-    other_side.parents = {other.node_id()};
-    other_side.stores = this_getter->stores;
-    other_side.factory = [this_getter, fn](internal::TaskServices& services) {
-      return std::make_unique<internal::TableTableJoinNode<K, V2, V, VOut, Fn, false>>(
-          this_getter->make(services), fn);
-    };
-    const int other_id = graph_->Add(std::move(other_side));
-
-    internal::GraphNode merge;
-    merge.name = NameFor("KTABLE-MERGE-", named);
-    merge.parents = {this_id, other_id};
-    if constexpr (kMaterialized) {
-      using KS = typename Mat::KeySerde;
-      using VS = typename Mat::ValueSerde;
-      static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, VOut>,
-                    "KTable::Join: the serdes of Materialized do not match K and the joiner's "
-                    "result type");
-      const std::string store = materialized.name()
-                                    ? *materialized.name()
-                                    : graph_->NextName("KTABLE-JOIN-STATE-STORE-");
-      graph_->AddStore(materialized.Spec(store));
-      merge.stores = {store};
-      merge.factory = [store, ks = materialized.key_serde(),
-                       vs = materialized.value_serde()](internal::TaskServices& services) {
-        return std::make_unique<internal::MaterializedJoinMergeNode<KS, VS>>(store, ks, vs,
-                                                                             services);
-      };
-      return KTable<K, VOut>(graph_, graph_->Add(std::move(merge)), store,
-                             internal::StoreValueGetter<KS, VS>::Supplier(
-                                 store, materialized.key_serde(), materialized.value_serde()));
+    if constexpr (!internal::kJoinerFits<kKind, K, V, V2, J>) {
+      return *this;  // the static_assert above has said what is wrong
     } else {
-      merge.factory = [](internal::TaskServices&) {
-        return std::make_unique<internal::TableJoinMergeNode<K, VOut>>();
+      using VOut = internal::JoinResult<kKind, K, V, V2, J>;
+      using Fn = internal::TableJoinFn<kKind, K, V, V2, VOut, J>;
+      constexpr bool kMaterialized = !std::is_same_v<Mat, NoStore>;
+      if (other.graph() != graph_) {
+        graph_->AddError("KTable::Join: the two tables come from different StreamsBuilders");
+      }
+      const char* this_prefix = kKind == internal::JoinKind::kInner   ? "KTABLE-JOINTHIS-"
+                                : kKind == internal::JoinKind::kLeft ? "KTABLE-LEFTTHIS-"
+                                                                     : "KTABLE-OUTERTHIS-";
+      const char* other_prefix = kKind == internal::JoinKind::kInner   ? "KTABLE-JOINOTHER-"
+                                 : kKind == internal::JoinKind::kLeft ? "KTABLE-LEFTOTHER-"
+                                                                      : "KTABLE-OUTEROTHER-";
+      const Fn fn{std::move(joiner)};
+      internal::GetterSupplierPtr<K, V> this_getter = getter_;
+      internal::GetterSupplierPtr<K, V2> other_getter = other.value_getter();
+
+      internal::GraphNode this_side;
+      this_side.name = graph_->NextName(this_prefix);
+      this_side.parents = {node_};
+      this_side.stores = other_getter->stores;
+      this_side.factory = [other_getter, fn](internal::TaskServices& services) {
+        return std::make_unique<internal::TableTableJoinNode<K, V, V2, VOut, Fn, true>>(
+            other_getter->make(services), fn);
       };
-      return KTable<K, VOut>(
-          graph_, graph_->Add(std::move(merge)), "",
-          internal::JoinValueGetter<K, V, V2, VOut, Fn>::Supplier(this_getter, other_getter, fn));
+      const int this_id = graph_->Add(std::move(this_side));
+
+      internal::GraphNode other_side;
+      other_side.name = graph_->NextName(other_prefix);
+      other_side.parents = {other.node_id()};
+      other_side.stores = this_getter->stores;
+      other_side.factory = [this_getter, fn](internal::TaskServices& services) {
+        return std::make_unique<internal::TableTableJoinNode<K, V2, V, VOut, Fn, false>>(
+            this_getter->make(services), fn);
+      };
+      const int other_id = graph_->Add(std::move(other_side));
+
+      internal::GraphNode merge;
+      merge.name = NameFor("KTABLE-MERGE-", named);
+      merge.parents = {this_id, other_id};
+      if constexpr (kMaterialized) {
+        using KS = typename Mat::KeySerde;
+        using VS = typename Mat::ValueSerde;
+        static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, VOut>,
+                      "KTable::Join: the serdes of Materialized do not match K and the joiner's "
+                      "result type");
+        const std::string store = materialized.name()
+                                      ? *materialized.name()
+                                      : graph_->NextName("KTABLE-JOIN-STATE-STORE-");
+        graph_->AddStore(materialized.Spec(store));
+        merge.stores = {store};
+        merge.factory = [store, ks = materialized.key_serde(),
+                         vs = materialized.value_serde()](internal::TaskServices& services) {
+          return std::make_unique<internal::MaterializedJoinMergeNode<KS, VS>>(store, ks, vs,
+                                                                               services);
+        };
+        return KTable<K, VOut>(graph_, graph_->Add(std::move(merge)), store,
+                               internal::StoreValueGetter<KS, VS>::Supplier(
+                                   store, materialized.key_serde(), materialized.value_serde()));
+      } else {
+        merge.factory = [](internal::TaskServices&) {
+          return std::make_unique<internal::TableJoinMergeNode<K, VOut>>();
+        };
+        return KTable<K, VOut>(
+            graph_, graph_->Add(std::move(merge)), "",
+            internal::JoinValueGetter<K, V, V2, VOut, Fn>::Supplier(this_getter, other_getter, fn));
+      }
     }
   }
 

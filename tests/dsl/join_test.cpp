@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sluice/sluice.h"
@@ -190,6 +191,48 @@ TEST(StreamTableJoin, RecordsWithANullValueAreDropped) {
   ASSERT_TRUE(s.PipeInput("k", std::nullopt).ok());
   ASSERT_TRUE(s.PipeInput("k", "v").ok());
   EXPECT_EQ(out.ReadKeyValuesToList(), (std::vector<SSKV>{{"k", "v+null"}}));
+}
+
+// A value type with no default serde, read and written with its own.
+struct Point {
+  int32_t x = 0;
+};
+struct PointSerde {
+  using Type = Point;
+  static constexpr std::string_view kName = "PointSerde";
+  void Serialize(const Point& p, std::string& buf) const { Int32Serde().Serialize(p.x, buf); }
+  absl::Status Deserialize(std::string_view bytes, Point& p) const {
+    return Int32Serde().Deserialize(bytes, p.x);
+  }
+};
+
+TEST(StreamTableJoin, AValueWithoutADefaultSerdeNeedsJoinedOnlyWhenARepartitionIsNeeded) {
+  {
+    StreamsBuilder builder;
+    auto table = builder.Table<std::string, std::string>("t");
+    builder.Stream("points", Consumed<StringSerde, PointSerde>())
+        .Join(table, [](const Point& p, const std::string& t) { return t + std::to_string(p.x); })
+        .To("out");
+    auto driver = MakeDriver(builder, {}, kNoCache);
+    ASSERT_NE(driver, nullptr);
+    auto t = driver->CreateInputTopic("t", StringSerde(), StringSerde());
+    auto points = driver->CreateInputTopic("points", StringSerde(), PointSerde());
+    auto out = driver->CreateOutputTopic("out", StringSerde(), StringSerde());
+    ASSERT_TRUE(t.PipeInput("k", "x=").ok());
+    ASSERT_TRUE(points.PipeInput("k", Point{7}).ok());
+    EXPECT_EQ(out.ReadKeyValuesToList(), (std::vector<SSKV>{{"k", "x=7"}}));
+  }
+  StreamsBuilder builder;
+  auto table = builder.Table<std::string, std::string>("t");
+  builder.Stream("points", Consumed<StringSerde, PointSerde>())
+      .SelectKey([](const std::string& k, const Point&) { return k + "!"; })
+      .Join(table, [](const Point& p, const std::string& t) { return t + std::to_string(p.x); })
+      .To("out");
+  absl::StatusOr<Topology> topology = builder.Build();
+  ASSERT_FALSE(topology.ok());
+  EXPECT_NE(topology.status().message().find("pass Joined<KeySerde, ValueSerde>()"),
+            std::string_view::npos)
+      << topology.status();
 }
 
 // The orders / stock-reservations scenario, both ways round: orders joined with the
