@@ -70,6 +70,7 @@
 #include "engine/restorer.h"
 #include "engine/task.h"
 #include "engine/task_state.h"
+#include "bench/bench_util.h"
 #include "sluice/sluice.h"
 #include "src/state/rocksdb_budget.h"
 
@@ -120,21 +121,8 @@ Flags g_flags;
 
 // ---- Small helpers.
 
-fs::path MakeTempDir(const char* prefix) {
-  fs::path base = g_flags.state_dir.empty() ? fs::temp_directory_path() : fs::path(g_flags.state_dir);
-  fs::create_directories(base);
-  std::string pattern = (base / (std::string(prefix) + "XXXXXX")).string();
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    std::perror("state_bench: mkdtemp");
-    std::abort();
-  }
-  return fs::path(pattern);
-}
+fs::path MakeTempDir(const char* prefix) { return bench::MakeTempDir(g_flags.state_dir, prefix); }
 
-void RemoveDir(const fs::path& dir) {
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-}
 
 uint64_t DirBytes(const fs::path& dir) {
   uint64_t total = 0;
@@ -158,33 +146,6 @@ int64_t StatusKb(const char* field) {
   return -1;
 }
 
-void PutBig64(int64_t v, char* out) {
-  auto u = static_cast<uint64_t>(v);
-  for (int i = 7; i >= 0; --i) {
-    out[i] = static_cast<char>(u & 0xff);
-    u >>= 8;
-  }
-}
-int64_t GetBig64(std::string_view s) {
-  if (s.size() != 8) std::abort();
-  uint64_t v = 0;
-  for (char c : s) v = (v << 8) | static_cast<uint8_t>(c);
-  return static_cast<int64_t>(v);
-}
-
-void Check(const absl::Status& s, const char* what) {
-  if (!s.ok()) {
-    std::fprintf(stderr, "state_bench: %s: %s\n", what, std::string(s.message()).c_str());
-    std::abort();
-  }
-}
-void Check(const rocksdb::Status& s, const char* what) {
-  if (!s.ok()) {
-    std::fprintf(stderr, "state_bench: %s: %s\n", what, s.ToString().c_str());
-    std::abort();
-  }
-}
-rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
 std::shared_ptr<RocksDbBudget> Budget() {
   static std::shared_ptr<RocksDbBudget> budget =
@@ -192,34 +153,9 @@ std::shared_ptr<RocksDbBudget> Budget() {
   return budget;
 }
 
-// A task skips records below its position, so every pass over the cycled input gets
-// fresh offsets. Every side pays for this.
-void Renumber(std::vector<RawRecord>& records, int64_t& next_offset) {
-  for (RawRecord& r : records) r.offset = next_offset++;
-}
 
 // ---- Input data.
 
-class ZipfSampler {
- public:
-  ZipfSampler(size_t n, double s) : cdf_(n) {
-    double sum = 0;
-    for (size_t i = 0; i < n; ++i) {
-      sum += 1.0 / std::pow(static_cast<double>(i + 1), s);
-      cdf_[i] = sum;
-    }
-    for (double& c : cdf_) c /= sum;
-  }
-  template <class Rng>
-  size_t operator()(Rng& rng) {
-    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-    return std::min<size_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin(),
-                            cdf_.size() - 1);
-  }
-
- private:
-  std::vector<double> cdf_;
-};
 
 struct Input {
   std::vector<std::string> keys;  // bidder ids; the Zipf rank -> key mapping is shuffled
@@ -1353,6 +1289,7 @@ bool ParseFlag(const char* arg) {
 
 int main(int argc, char** argv) {
   using namespace sluice::bench;
+  ProgramName() = "state_bench";
   std::vector<char*> args = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     if (!ParseFlag(argv[i])) args.push_back(argv[i]);
