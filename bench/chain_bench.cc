@@ -176,6 +176,7 @@ class BenchServices final : public internal::TaskServices {
     return internal::DeserializationErrorPolicy::kFail;
   }
   void RecordSkipped(const BatchContext&, int64_t, const absl::Status&) override {}
+  void RecordLate(const BatchContext&, int64_t, int64_t, std::string_view) override {}
   std::string ResolveTopic(std::string_view name, bool) const override {
     return std::string(name);
   }

@@ -134,6 +134,7 @@ class App::Impl final : public RebalanceListener {
     AppMetrics m;
     m.records_in = counters_.tasks.records_in.load();
     m.records_skipped = counters_.tasks.records_skipped.load();
+    m.records_late = counters_.tasks.records_late.load();
     m.records_out = counters_.records_out.load();
     m.commits = counters_.commits.load();
     if (m.commits > 0) {

@@ -122,6 +122,18 @@ void Task::DiscardState() {
   if (state_ != nullptr) state_->Discard();
 }
 
+void Task::RecordLate(const BatchContext& context, int64_t offset, int64_t timestamp,
+                      std::string_view what) {
+  uint64_t n = 1;
+  if (metrics_ != nullptr) n = metrics_->records_late.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (n <= 5 || n % 1000 == 0) {
+    Log(LogLevel::kInfo, "task ", id_.ToString(), ": dropped a late record (", n,
+        " so far) at topic '", context.topic, "' partition ", context.partition, " offset ",
+        offset, ", timestamp ", timestamp, ": ", what,
+        n == 5 ? " (further late records are logged once per 1000)" : "");
+  }
+}
+
 void Task::RecordSkipped(const BatchContext& context, int64_t offset, const absl::Status& why) {
   // The first few skips of the App are logged in full; after that one line per 1000, so
   // a topic full of bad records does not drown the log.

@@ -33,6 +33,7 @@ struct TaskId {
 struct TaskMetrics {
   std::atomic<uint64_t> records_in{0};
   std::atomic<uint64_t> records_skipped{0};
+  std::atomic<uint64_t> records_late{0};
 };
 
 class Task final : public TaskServices {
@@ -87,6 +88,8 @@ class Task final : public TaskServices {
   DeserializationErrorPolicy deserialization_policy() const override {
     return options_.deserialization_policy;
   }
+  void RecordLate(const BatchContext& context, int64_t offset, int64_t timestamp,
+                  std::string_view what) override;
   void RecordSkipped(const BatchContext& context, int64_t offset,
                      const absl::Status& why) override;
   std::string ResolveTopic(std::string_view name, bool internal) const override;

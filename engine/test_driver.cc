@@ -103,6 +103,7 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
   }
 
   uint64_t skipped() const { return metrics_.records_skipped.load(); }
+  uint64_t late() const { return metrics_.records_late.load(); }
   int64_t wall_clock_ms() const { return wall_clock_ms_; }
 
   absl::Status AdvanceWallClock(int64_t ms) {
@@ -385,6 +386,7 @@ int32_t TopologyTestDriver::PartitionCount(const std::string& topic) const {
   return impl_->Partitions(topic);
 }
 uint64_t TopologyTestDriver::skipped_records() const { return impl_->skipped(); }
+uint64_t TopologyTestDriver::late_records() const { return impl_->late(); }
 const std::string& TopologyTestDriver::state_dir() const { return impl_->state_dir(); }
 absl::Status TopologyTestDriver::AdvanceWallClockTime(int64_t ms) {
   return impl_->AdvanceWallClock(ms);

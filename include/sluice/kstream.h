@@ -27,6 +27,8 @@
 
 #include "sluice/internal/graph.h"
 #include "sluice/internal/join.h"
+#include "sluice/internal/stream_join.h"
+#include "sluice/join_windows.h"
 #include "sluice/internal/source_sink.h"
 #include "sluice/internal/processor_node.h"
 #include "sluice/internal/stateful.h"
@@ -487,6 +489,47 @@ class KStream {
     return JoinTable<true>(table, std::move(joiner), std::optional(joined));
   }
 
+  // Windowed joins with another stream (docs/joins.md): a record of this stream at time t
+  // joins the other stream's records of the same key with timestamps in
+  // [t - before, t + after] (JoinWindows). Both streams' records wait in window stores
+  // (RocksDB, changelogged, kept for before + after + grace); a record older than that
+  // behind stream time is dropped and counted (AppMetrics::records_late). Joiners, with
+  // an optional const K& first:
+  //   Join:      VR(const V&, const V2&)
+  //   LeftJoin:  VR(const V&, const std::optional<V2>&): a record with no partner gets
+  //              nullopt once its window has closed (t + after + grace), never earlier
+  //   OuterJoin: VR(const std::optional<V>&, const std::optional<V2>&): likewise both ways
+  // The output's timestamp is the larger of the two records'. If either stream's key
+  // changed upstream, it is repartitioned first. StreamJoined gives the serdes (needed
+  // unless K, V and V2 have default serdes) and the names.
+  template <class V2, class J>
+  auto Join(const KStream<K, V2>& other, J joiner, const JoinWindows& windows) const {
+    return JoinStream<internal::JoinKind::kInner>(other, std::move(joiner), windows, DefaultStreamJoined<V2>());
+  }
+  template <class V2, class J, Serde KS, Serde VS, Serde VOS>
+  auto Join(const KStream<K, V2>& other, J joiner, const JoinWindows& windows,
+            const StreamJoined<KS, VS, VOS>& joined) const {
+    return JoinStream<internal::JoinKind::kInner>(other, std::move(joiner), windows, joined);
+  }
+  template <class V2, class J>
+  auto LeftJoin(const KStream<K, V2>& other, J joiner, const JoinWindows& windows) const {
+    return JoinStream<internal::JoinKind::kLeft>(other, std::move(joiner), windows, DefaultStreamJoined<V2>());
+  }
+  template <class V2, class J, Serde KS, Serde VS, Serde VOS>
+  auto LeftJoin(const KStream<K, V2>& other, J joiner, const JoinWindows& windows,
+                const StreamJoined<KS, VS, VOS>& joined) const {
+    return JoinStream<internal::JoinKind::kLeft>(other, std::move(joiner), windows, joined);
+  }
+  template <class V2, class J>
+  auto OuterJoin(const KStream<K, V2>& other, J joiner, const JoinWindows& windows) const {
+    return JoinStream<internal::JoinKind::kOuter>(other, std::move(joiner), windows, DefaultStreamJoined<V2>());
+  }
+  template <class V2, class J, Serde KS, Serde VS, Serde VOS>
+  auto OuterJoin(const KStream<K, V2>& other, J joiner, const JoinWindows& windows,
+                 const StreamJoined<KS, VS, VOS>& joined) const {
+    return JoinStream<internal::JoinKind::kOuter>(other, std::move(joiner), windows, joined);
+  }
+
   // For the DSL's own use.
   KStream(std::shared_ptr<internal::GraphBuilder> graph, int node, bool repartition_required = false)
       : graph_(std::move(graph)), node_(node), repartition_required_(repartition_required) {}
@@ -514,6 +557,124 @@ class KStream {
     using type = Joined<DefaultSerdeFor<KK>, DefaultSerdeFor<VV>>;
   };
   using DefaultJoined = typename DefaultJoinedOf<K, V>::type;
+
+  template <class V2, bool = HasDefaultSerde<K> && HasDefaultSerde<V> && HasDefaultSerde<V2>>
+  struct DefaultStreamJoinedOf {
+    using type = int;
+  };
+  template <class V2>
+  struct DefaultStreamJoinedOf<V2, true> {
+    using type = StreamJoined<DefaultSerdeFor<K>, DefaultSerdeFor<V>, DefaultSerdeFor<V2>>;
+  };
+  template <class V2>
+  static typename DefaultStreamJoinedOf<V2>::type DefaultStreamJoined() {
+    return {};
+  }
+
+  template <internal::JoinKind kKind, class V2, class J, class SJ>
+  auto JoinStream(const KStream<K, V2>& other, J joiner, const JoinWindows& windows,
+                  const SJ& joined) const {
+    static_assert(!std::is_same_v<SJ, int>,
+                  "KStream::Join with a KStream: K, V or the other stream's value type has no "
+                  "default serde for the join's window stores; pass "
+                  "StreamJoined<KeySerde, ValueSerde, OtherValueSerde>()");
+    static_assert(std::copy_constructible<J> && internal::kJoinerFits<kKind, K, V, V2, J>,
+                  "KStream::Join/LeftJoin/OuterJoin with a KStream: the joiner must be copyable "
+                  "and callable as VR(const V&, const V2&) for Join, "
+                  "VR(const V&, const std::optional<V2>&) for LeftJoin, "
+                  "VR(const std::optional<V>&, const std::optional<V2>&) for OuterJoin "
+                  "(optionally with const K& key first)");
+    if constexpr (std::is_same_v<SJ, int> || !internal::kJoinerFits<kKind, K, V, V2, J>) {
+      return *this;  // the static_asserts above have said what is wrong
+    } else {
+      using KS = typename SJ::KeySerde;
+      using VS = typename SJ::ValueSerde;
+      using VOS = typename SJ::OtherValueSerde;
+      static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, V> &&
+                        std::is_same_v<typename VOS::Type, V2>,
+                    "KStream::Join: the serdes of StreamJoined do not match K, V and the other "
+                    "stream's value type");
+      using VOut = internal::JoinResult<kKind, K, V, V2, J>;
+      if (other.graph() != graph_) {
+        graph_->AddError("KStream::Join: the two streams come from different StreamsBuilders");
+      }
+      if (windows.before_ms() < 0 || windows.after_ms() < 0 || windows.grace_ms() < 0 ||
+          windows.before_ms() + windows.after_ms() < 0) {
+        graph_->AddError(internal::Cat("KStream::Join: JoinWindows must not be negative (before ",
+                                       windows.before_ms(), " ms, after ", windows.after_ms(),
+                                       " ms, grace ", windows.grace_ms(), " ms)"));
+      }
+      const std::string this_name = graph_->NextName(
+          kKind == internal::JoinKind::kOuter ? "KSTREAM-OUTERTHIS-" : "KSTREAM-JOINTHIS-");
+      const std::string other_name = graph_->NextName(
+          kKind == internal::JoinKind::kInner ? "KSTREAM-JOINOTHER-" : "KSTREAM-OUTEROTHER-");
+      const std::string base = joined.name() ? *joined.name() : this_name;
+      int left = node_;
+      if (repartition_required_) {
+        left = Repartition(Repartitioned<KS, VS>(joined.key_serde(), joined.value_serde())
+                               .WithName(base + "-left"))
+                   .node_id();
+      }
+      int right = other.node_id();
+      if (other.repartition_required()) {
+        right = other.Repartition(Repartitioned<KS, VOS>(joined.key_serde(), joined.other_value_serde())
+                                      .WithName(base + "-right"))
+                    .node_id();
+      }
+      internal::StreamJoinSpec spec;
+      spec.windows = windows;
+      spec.name = this_name;
+      const std::optional<std::string>& stores = joined.store_name();
+      spec.left_store = stores ? *stores + "-this-join-store" : this_name + "-store";
+      spec.right_store = stores ? *stores + "-other-join-store" : other_name + "-store";
+      if (kKind != internal::JoinKind::kInner) {
+        spec.outer_store = stores ? *stores + "-outer-shared-join-store"
+                                  : graph_->NextName("KSTREAM-OUTERSHARED-") + "-store";
+      }
+      for (const std::string* store : {&spec.left_store, &spec.right_store, &spec.outer_store}) {
+        if (store->empty()) continue;
+        internal::StoreSpec s;
+        s.name = *store;
+        s.caching = false;
+        if (store != &spec.outer_store) {
+          // Kafka Streams' window-store changelogs: compacted and deleted, kept a day
+          // beyond the stores' retention.
+          s.changelog_configs["cleanup.policy"] = "compact,delete";
+          s.changelog_configs["retention.ms"] = std::to_string(windows.retention_ms() + 86400000);
+        }
+        graph_->AddStore(std::move(s));
+      }
+      std::vector<std::string> store_names = {spec.left_store, spec.right_store};
+      if (!spec.outer_store.empty()) store_names.push_back(spec.outer_store);
+      auto times = std::make_shared<internal::JoinTimeRegistry>();
+      const KS ks = joined.key_serde();
+      const VS vs = joined.value_serde();
+      const VOS vos = joined.other_value_serde();
+
+      internal::GraphNode this_node;
+      this_node.name = this_name;
+      this_node.parents = {left};
+      this_node.stores = store_names;
+      this_node.factory = [spec, ks, vs, vos, joiner, times](internal::TaskServices& services) {
+        return std::make_unique<
+            internal::StreamJoinSideNode<kKind, true, K, V, V2, VOut, J, KS, VS, VOS>>(
+            spec, ks, vs, vos, joiner, times->For(services), services);
+      };
+      KStream<K, VOut> this_side(graph_, graph_->Add(std::move(this_node)));
+
+      internal::GraphNode other_node;
+      other_node.name = other_name;
+      other_node.parents = {right};
+      other_node.stores = store_names;
+      other_node.factory = [spec, ks, vs, vos, joiner, times](internal::TaskServices& services) {
+        return std::make_unique<
+            internal::StreamJoinSideNode<kKind, false, K, V, V2, VOut, J, KS, VS, VOS>>(
+            spec, ks, vs, vos, joiner, times->For(services), services);
+      };
+      KStream<K, VOut> other_side(graph_, graph_->Add(std::move(other_node)));
+      return this_side.Merge(other_side, Named::As(graph_->NextName("KSTREAM-MERGE-")));
+    }
+  }
 
   template <bool kLeft, class VT, class J, class JoinedT>
   auto JoinTable(const KTable<K, VT>& table, J joiner, const std::optional<JoinedT>& joined) const {

@@ -12,6 +12,7 @@
 #include "sluice/embedded_broker.h"
 #include "sluice/key_value.h"
 #include "sluice/ktable.h"
+#include "sluice/join_windows.h"
 #include "sluice/kstream.h"
 #include "sluice/materialized.h"
 #include "sluice/named.h"

@@ -131,6 +131,8 @@ class TopologyTestDriver {
   const std::string& state_dir() const;
   // Records skipped under `default.deserialization.exception.handler=continue`.
   uint64_t skipped_records() const;
+  // Records dropped because their window had closed (a late stream-stream join input).
+  uint64_t late_records() const;
   // For GetKeyValueStore.
   absl::StatusOr<std::shared_ptr<internal::StoreReader>> OpenStoreReader(const std::string& name);
 

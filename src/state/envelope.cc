@@ -71,6 +71,19 @@ bool DecodeStored(std::string_view bytes, StoredValue* out) {
   return true;
 }
 
+absl::Status KeyValueBytesStore::DropBefore(std::string_view end) {
+  absl::StatusOr<std::unique_ptr<StoreIterator>> it = Range(std::nullopt, end);
+  if (!it.ok()) return it.status();
+  std::vector<std::string> keys;
+  for (; (*it)->Valid(); (*it)->Next()) keys.emplace_back((*it)->key());
+  if (absl::Status s = (*it)->status(); !s.ok()) return s;
+  it->reset();
+  for (const std::string& key : keys) {
+    if (absl::Status s = Delete(key); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 std::optional<std::string> PrefixEnd(std::string_view prefix) {
   std::string end(prefix);
   while (!end.empty()) {

@@ -166,6 +166,12 @@ absl::StatusOr<uint64_t> CachingStore::ApproximateNumEntries() {
   return inner_->ApproximateNumEntries();
 }
 
+absl::Status CachingStore::DropBefore(std::string_view end) {
+  if (absl::Status s = Flush(); !s.ok()) return s;
+  Discard();
+  return inner_->DropBefore(end);
+}
+
 void CachingStore::Discard() {
   dirty_.clear();
   Account(bytes_, 0);

@@ -37,6 +37,7 @@ class ChangeLoggingStore final : public KeyValueBytesStore {
   }
   absl::StatusOr<uint64_t> ApproximateNumEntries() override { return inner_->ApproximateNumEntries(); }
   absl::Status Flush() override { return inner_->Flush(); }
+  absl::Status DropBefore(std::string_view end) override { return inner_->DropBefore(end); }
 
   const std::string& topic() const { return topic_; }
 
@@ -75,6 +76,8 @@ class CachingStore final : public KeyValueBytesStore {
   absl::Status Flush() override;
   void SetFlushListener(CacheFlushListener* listener) override { listener_ = listener; }
   bool caching() const override { return true; }
+  // Writes down, forgets every cached entry, and drops below.
+  absl::Status DropBefore(std::string_view end) override;
 
   // Forgets everything cached (the task failed; nothing dirty may reach the store).
   void Discard();
@@ -147,6 +150,7 @@ class MeteredStore final : public KeyValueBytesStore {
   }
   absl::StatusOr<uint64_t> ApproximateNumEntries() override { return inner_->ApproximateNumEntries(); }
   absl::Status Flush() override { return inner_->Flush(); }
+  absl::Status DropBefore(std::string_view end) override { return inner_->DropBefore(end); }
   void SetFlushListener(CacheFlushListener* listener) override { inner_->SetFlushListener(listener); }
   bool caching() const override { return inner_->caching(); }
 

@@ -25,6 +25,10 @@ class RocksDbStore final : public KeyValueBytesStore {
     return db_.ApproximateNumEntries(family());
   }
   absl::Status Flush() override { return absl::OkStatus(); }
+  absl::Status DropBefore(std::string_view end) override {
+    db_.DropBeforeAtCommit(name_, end);
+    return absl::OkStatus();
+  }
 
  private:
   // Looked up per call: restoration may re-create the family.

@@ -183,11 +183,29 @@ std::unique_ptr<StoreIterator> TaskDb::Scan(rocksdb::ColumnFamilyHandle* cf,
   return std::make_unique<RangeIterator>(std::move(it), from, to);
 }
 
+void TaskDb::DropBeforeAtCommit(std::string_view family, std::string_view end) {
+  auto it = drops_.find(family);
+  if (it == drops_.end()) {
+    drops_.emplace(std::string(family), std::string(end));
+  } else if (it->second < end) {
+    it->second = std::string(end);
+  }
+}
+
 absl::Status TaskDb::Commit(const std::map<std::string, int64_t>& meta) {
   for (const auto& [key, offset] : meta) {
     rocksdb::Status s = batch_.Put(meta_, key, EncodeOffset(offset));
     if (!s.ok()) return RocksStatus(s, "writing the checkpoint");
   }
+  // The index does not support range deletions, but nothing reads the batch from here
+  // on: they go straight into the batch that is written.
+  for (const auto& [family, end] : drops_) {
+    rocksdb::ColumnFamilyHandle* cf = Family(family);
+    if (cf == nullptr) continue;
+    rocksdb::Status s = batch_.GetWriteBatch()->DeleteRange(cf, rocksdb::Slice(), ToSlice(end));
+    if (!s.ok()) return RocksStatus(s, "dropping expired keys");
+  }
+  drops_.clear();
   rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), batch_.GetWriteBatch());
   if (!s.ok()) return RocksStatus(s, Cat("committing to '", dir_.string(), "'"));
   batch_.Clear();

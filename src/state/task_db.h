@@ -58,7 +58,11 @@ class TaskDb {
   void DiscardPending() {
     batch_.Clear();
     restore_batch_.Clear();
+    drops_.clear();
   }
+  // At the next Commit, deletes every key of `family` below `end` (one range deletion,
+  // after the batch's own writes). The largest `end` asked for wins.
+  void DropBeforeAtCommit(std::string_view family, std::string_view end);
 
   // Writes the pending batch and `meta` (key -> offset) atomically, with the WAL.
   absl::Status Commit(const std::map<std::string, int64_t>& meta);
@@ -101,6 +105,7 @@ class TaskDb {
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::WriteBatchWithIndex batch_;
   rocksdb::WriteBatch restore_batch_;
+  std::map<std::string, std::string, std::less<>> drops_;  // family -> end, for Commit
 };
 
 }  // namespace sluice::internal

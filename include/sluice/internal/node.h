@@ -227,6 +227,10 @@ class TaskServices {
   // Counts and logs a record skipped under the `continue` policy.
   virtual void RecordSkipped(const BatchContext& context, int64_t offset,
                              const absl::Status& why) = 0;
+  // Counts a record dropped for arriving after its window closed (grace passed); `what`
+  // names the operator, for the log.
+  virtual void RecordLate(const BatchContext& context, int64_t offset, int64_t timestamp,
+                          std::string_view what) = 0;
   // The Kafka topic name for a topology topic name: internal topics get the
   // application id as a prefix.
   virtual std::string ResolveTopic(std::string_view name, bool internal) const = 0;

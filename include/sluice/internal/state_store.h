@@ -120,6 +120,12 @@ class KeyValueBytesStore {
   virtual void SetFlushListener(CacheFlushListener* listener) {}
   // True if writes wait in a cache (and reach the flush listener later).
   virtual bool caching() const { return false; }
+  // Deletes every key below `end`: retention for stores whose keys begin with a time
+  // segment (a window store drops whole expired segments). Nothing goes to the
+  // changelog; such a changelog expires by its topic's retention.ms. A persistent store
+  // deletes at the next commit (one range deletion), and reads may still see the keys
+  // until then; the default deletes key by key at once.
+  virtual absl::Status DropBefore(std::string_view end);
 };
 
 // The smallest string greater than every string starting with `prefix`, or nullopt if
