@@ -765,5 +765,60 @@ TEST_F(TaskStateTest, DiscardMakesWantsCommitFalseAgain) {
   }
 }
 
+TEST_F(TaskStateTest, DropBeforeDeletesTheKeysBelowItsEndWithoutTouchingTheChangelog) {
+  for (bool persistent : {true, false}) {
+    for (bool caching : {true, false}) {
+      SCOPED_TRACE(std::string(persistent ? "RocksDB" : "memory") + (caching ? ", cached" : ""));
+      std::unique_ptr<TaskState> state = Open({Spec("w", persistent, true, caching)});
+      ASSERT_NE(state, nullptr);
+      TaskState::Store* store = Find(*state, "w");
+      KeyValueBytesStore* w = state->Get("w");
+      for (const char* k : {"a1", "a2", "b1", "c1"}) ASSERT_TRUE(w->Put(k, Envelope(k)).ok());
+      ASSERT_TRUE(state->FlushCaches().ok());
+      ASSERT_TRUE(state->Commit({}).ok());
+      const size_t logged = collector_.sent.size();
+      ASSERT_TRUE(w->DropBefore("b").ok());
+      ASSERT_TRUE(state->FlushCaches().ok());
+      ASSERT_TRUE(state->Commit({}).ok());
+      EXPECT_EQ(Keys(Scan(*w, std::nullopt, std::nullopt)), (std::vector<std::string>{"b1", "c1"}));
+      EXPECT_EQ(Committed(*state, *store, "a1"), std::nullopt);
+      EXPECT_EQ(Committed(*state, *store, "b1"), "b1");
+      EXPECT_EQ(collector_.sent.size(), logged) << "a drop writes nothing to the changelog";
+      state.reset();
+      // And it lasts: a reopen (of the persistent store) does not bring the keys back.
+      if (persistent) {
+        state = Open({Spec("w", persistent, true, caching)});
+        ASSERT_NE(state, nullptr);
+        EXPECT_EQ(Keys(Scan(*state->Get("w"), std::nullopt, std::nullopt)),
+                  (std::vector<std::string>{"b1", "c1"}));
+        state.reset();
+      }
+      std::error_code ec;
+      fs::remove_all(dir(), ec);
+    }
+  }
+}
+
+TEST_F(TaskStateTest, APersistentDropAppliesAtCommitAfterTheIntervalsOwnWrites) {
+  std::unique_ptr<TaskState> state = Open({Spec("w", true, true, false)});
+  ASSERT_NE(state, nullptr);
+  KeyValueBytesStore* w = state->Get("w");
+  ASSERT_TRUE(w->Put("a1", Envelope("1")).ok());
+  ASSERT_TRUE(w->DropBefore("b").ok());
+  ASSERT_TRUE(w->Put("a2", Envelope("2")).ok());  // below the end, written after the drop
+  ASSERT_TRUE(w->Put("b2", Envelope("3")).ok());
+  // Until the commit, reads still see what is below the end.
+  EXPECT_EQ(UserValue(*w, "a1"), "1");
+  ASSERT_TRUE(state->Commit({}).ok());
+  EXPECT_EQ(Keys(Scan(*w, std::nullopt, std::nullopt)), (std::vector<std::string>{"b2"}));
+  // A discarded interval forgets its drop too.
+  ASSERT_TRUE(w->Put("a3", Envelope("4")).ok());
+  ASSERT_TRUE(state->Commit({}).ok());
+  ASSERT_TRUE(w->DropBefore("b").ok());
+  state->Discard();
+  ASSERT_TRUE(state->Commit({}).ok());
+  EXPECT_EQ(Keys(Scan(*w, std::nullopt, std::nullopt)), (std::vector<std::string>{"a3", "b2"}));
+}
+
 }  // namespace
 }  // namespace sluice::internal
