@@ -18,6 +18,8 @@
 
 #include <tbb/concurrent_queue.h>
 
+#include "engine/global_stores.h"
+#include "engine/global_thread.h"
 #include "engine/internal_topics.h"
 #include "engine/state_machine.h"
 #include "engine/stream_thread.h"
@@ -127,6 +129,19 @@ class App::Impl final : public RebalanceListener {
   }
 
   absl::StatusOr<std::shared_ptr<internal::StoreReader>> Reader(const std::string& name) {
+    for (const GlobalStoreSpec& g : topology_.compiled().global_stores) {
+      if (g.name != name) continue;
+      std::shared_ptr<GlobalStores> globals;
+      {
+        std::lock_guard<std::mutex> lock(globals_mu_);
+        globals = globals_;
+      }
+      if (globals == nullptr) {
+        return absl::UnavailableError(Cat("global store '", name, "' is not open: the App is ",
+                                          ToString(state_.state())));
+      }
+      return globals->Reader(name);
+    }
     return registry_.Reader(name);
   }
 
@@ -134,6 +149,7 @@ class App::Impl final : public RebalanceListener {
     AppMetrics m;
     m.records_in = counters_.tasks.records_in.load();
     m.records_skipped = counters_.tasks.records_skipped.load();
+    if (global_thread_ != nullptr) m.records_skipped += global_thread_->skipped();
     m.records_late = counters_.tasks.records_late.load();
     m.records_out = counters_.records_out.load();
     m.commits = counters_.commits.load();
@@ -312,6 +328,7 @@ class App::Impl final : public RebalanceListener {
     s.counters = &counters_;
     s.task_options.state_dir = AppStateDir();
     s.task_options.rocksdb_budget = rocksdb_budget_;
+    s.task_options.globals = globals_.get();
     s.cache_bytes = static_cast<size_t>(config_.cache_max_bytes_buffering()) /
                     static_cast<size_t>(config_.num_stream_threads());
     s.restore_properties = WithUserProperties(
@@ -324,6 +341,50 @@ class App::Impl final : public RebalanceListener {
       failures_.push({thread, std::move(error)});
     };
     return s;
+  }
+
+  // Opens the GlobalKTable stores and reads their topics to the end before any stream
+  // thread exists; then keeps them current on the global thread.
+  absl::Status StartGlobalStores() {
+    const CompiledTopology& compiled = topology_.compiled();
+    if (compiled.global_stores.empty()) return absl::OkStatus();
+    std::vector<std::string> topics;
+    for (const GlobalStoreSpec& g : compiled.global_stores) topics.push_back(g.topic);
+    const std::chrono::milliseconds timeout(config_.default_api_timeout_ms());
+    absl::StatusOr<std::map<std::string, int>> counts = admin_->PartitionCounts(topics, timeout);
+    if (!counts.ok()) {
+      return absl::Status(counts.status().code(), Cat("the topics of the global tables: ",
+                                                      counts.status().message()));
+    }
+    absl::StatusOr<std::unique_ptr<GlobalStores>> stores =
+        GlobalStores::Open(compiled.global_stores, AppStateDir() / "global", rocksdb_budget_);
+    if (!stores.ok()) return stores.status();
+    {
+      std::lock_guard<std::mutex> lock(globals_mu_);
+      globals_ = std::move(*stores);
+    }
+    GlobalThread::Settings settings;
+    settings.consumer_properties = WithUserProperties(
+        {{"bootstrap.servers", config_.bootstrap_servers()},
+         {"group.id", Cat(config_.application_id(), "-global")},
+         {"client.id", Cat(config_.client_id(), "-global-consumer")}},
+        config_, ClientKind::kConsumer);
+    settings.api_timeout = timeout;
+    settings.commit_interval = std::chrono::milliseconds(config_.commit_interval_ms());
+    settings.policy = config_.deserialization_errors() == DeserializationErrorHandling::kContinue
+                          ? DeserializationErrorPolicy::kContinue
+                          : DeserializationErrorPolicy::kFail;
+    settings.on_error = [this](const absl::Status& error) {
+      RaiseError(absl::Status(error.code(), Cat("global thread: ", error.message())));
+    };
+    std::map<std::string, int32_t> partitions(counts->begin(), counts->end());
+    absl::StatusOr<std::unique_ptr<GlobalThread>> thread =
+        GlobalThread::Create(*globals_, std::move(settings), std::move(partitions));
+    if (!thread.ok()) return thread.status();
+    global_thread_ = std::move(*thread);
+    if (absl::Status s = global_thread_->Bootstrap(); !s.ok()) return s;
+    global_thread_->Start();
+    return absl::OkStatus();
   }
 
   std::filesystem::path AppStateDir() const {
@@ -358,13 +419,12 @@ class App::Impl final : public RebalanceListener {
 
   absl::Status Setup() {
     const CompiledTopology& compiled = topology_.compiled();
-    if (!compiled.stores.empty()) {
+    if (!compiled.stores.empty() || !compiled.global_stores.empty()) {
       if (absl::Status s = LockStateDir(); !s.ok()) return s;
-      for (const StoreSpec& store : compiled.stores) {
-        if (store.persistent) {
-          rocksdb_budget_ = RocksDbBudget::Get(static_cast<size_t>(config_.rocksdb_memory_budget()));
-          break;
-        }
+      bool persistent = !compiled.global_stores.empty();
+      for (const StoreSpec& store : compiled.stores) persistent = persistent || store.persistent;
+      if (persistent) {
+        rocksdb_budget_ = RocksDbBudget::Get(static_cast<size_t>(config_.rocksdb_memory_budget()));
       }
     }
     KafkaProperties admin_props = WithUserProperties(
@@ -388,6 +448,7 @@ class App::Impl final : public RebalanceListener {
       for (const std::string& store : sub.stores) store_partitions[store] = count;
     }
     registry_.SetPartitionCounts(std::move(store_partitions));
+    if (absl::Status s = StartGlobalStores(); !s.ok()) return s;
 
     KafkaProperties consumer_props = WithUserProperties(
         {{"bootstrap.servers", config_.bootstrap_servers()},
@@ -551,6 +612,12 @@ class App::Impl final : public RebalanceListener {
     }
     assigned_.clear();
     threads_.clear();
+    if (global_thread_ != nullptr) global_thread_->Stop();
+    global_thread_.reset();
+    {
+      std::lock_guard<std::mutex> lock(globals_mu_);
+      globals_.reset();  // closes the database once no interactive query holds it
+    }
     live_threads_ = 0;
     {
       std::lock_guard<std::mutex> lock(lag_mu_);
@@ -582,6 +649,10 @@ class App::Impl final : public RebalanceListener {
   UncaughtExceptionHandler handler_;
   std::shared_ptr<StateRestoreListener> restore_listener_;
   std::shared_ptr<RocksDbBudget> rocksdb_budget_;
+  // GlobalKTables: the stores outlive the thread that writes them and every task.
+  std::mutex globals_mu_;
+  std::shared_ptr<GlobalStores> globals_;  // GUARDED_BY(globals_mu_) for reset and copy
+  std::unique_ptr<GlobalThread> global_thread_;
   int state_lock_fd_ = -1;
   std::thread coordinator_;
   std::mutex join_mu_;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "engine/global_stores.h"
 #include "engine/task_state.h"
 #include "operators/ordered_collector.h"
 #include "operators/processor_graph.h"
@@ -47,6 +48,7 @@ class Task final : public TaskServices {
     std::filesystem::path state_dir;
     std::shared_ptr<RocksDbBudget> rocksdb_budget;
     CacheBudget* cache = nullptr;  // the worker's record cache; null: caching off
+    GlobalStores* globals = nullptr;  // the App's GlobalKTable stores, if any
   };
 
   static absl::StatusOr<std::unique_ptr<Task>> Create(TaskId id,
@@ -100,6 +102,9 @@ class Task final : public TaskServices {
   void RequestCommit() override { commit_requested_ = true; }
   KeyValueBytesStore* GetStore(std::string_view name) override {
     return state_ != nullptr ? state_->Get(name) : nullptr;
+  }
+  KeyValueBytesStore* GetGlobalStore(std::string_view name) override {
+    return options_.globals != nullptr ? options_.globals->View(name) : nullptr;
   }
 
  private:

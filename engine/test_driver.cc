@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 
+#include "engine/global_stores.h"
 #include "engine/task.h"
 #include "sluice/config.h"
 #include "sluice/testing.h"
@@ -35,7 +36,18 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
         readers_[Resolve(s.source_topics[i], s.source_internal[i])] = s.id;
       }
     }
+    if (!compiled.global_stores.empty()) {
+      budget_ = internal::RocksDbBudget::Get(static_cast<size_t>(config_.rocksdb_memory_budget()));
+      absl::StatusOr<std::unique_ptr<internal::GlobalStores>> globals = internal::GlobalStores::Open(
+          compiled.global_stores, std::filesystem::path(state_dir_) / "global", budget_);
+      if (globals.ok()) {
+        globals_ = std::shared_ptr<internal::GlobalStores>(std::move(*globals));
+      } else {
+        open_error_ = globals.status();
+      }
+    }
   }
+  const absl::Status& open_error() const { return open_error_; }
 
   absl::Status Pipe(const std::string& topic, TestRawRecord record,
                     std::optional<int32_t> partition) {
@@ -98,6 +110,7 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
 
   ~Impl() {
     tasks_.clear();  // close the stores before their files go
+    globals_.reset();
     std::error_code ec;
     std::filesystem::remove_all(state_dir_, ec);
   }
@@ -183,6 +196,22 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
     record.partition = p;
     record.offset = static_cast<int64_t>(log.log.size());
     log.log.push_back(std::move(record));
+    if (globals_ != nullptr && globals_->ForTopic(topic) != nullptr) {
+      // A global table's topic: applied at once, as the App's global thread would.
+      log.processed = log.log.size();
+      const TestRawRecord& r = log.log.back();
+      RawRecord raw;
+      raw.key = r.key ? std::string_view(*r.key) : std::string_view();
+      raw.value = r.value ? std::string_view(*r.value) : std::string_view();
+      raw.timestamp = r.timestamp;
+      raw.offset = r.offset;
+      uint64_t skipped = 0;
+      absl::Status s = globals_->Apply(topic, p, {&raw, 1}, Policy(), &skipped);
+      metrics_.records_skipped += skipped;
+      if (s.ok()) s = globals_->Commit();
+      if (!s.ok()) return s;
+      return p;
+    }
     t.unread.emplace_back(p, log.log.size() - 1);
     if (readers_.contains(topic)) pending_.emplace_back(topic, p);
     return p;
@@ -238,15 +267,19 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
     return first_error;
   }
 
+  internal::DeserializationErrorPolicy Policy() const {
+    return config_.deserialization_errors() == DeserializationErrorHandling::kContinue
+               ? internal::DeserializationErrorPolicy::kContinue
+               : internal::DeserializationErrorPolicy::kFail;
+  }
+
   absl::StatusOr<Task*> TaskFor(TaskId id) {
     auto it = tasks_.find(id);
     if (it != tasks_.end()) return it->second.get();
     Task::Options options;
     options.application_id = config_.application_id();
-    options.deserialization_policy =
-        config_.deserialization_errors() == DeserializationErrorHandling::kContinue
-            ? internal::DeserializationErrorPolicy::kContinue
-            : internal::DeserializationErrorPolicy::kFail;
+    options.deserialization_policy = Policy();
+    options.globals = globals_.get();
     options.state_dir = state_dir_;
     options.wall_clock_ms = wall_clock_ms_;
     options.rocksdb_budget = budget_;
@@ -268,6 +301,8 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
   internal::TaskMetrics metrics_;
   std::string state_dir_;
   std::shared_ptr<internal::RocksDbBudget> budget_;
+  std::shared_ptr<internal::GlobalStores> globals_;
+  absl::Status open_error_;
   internal::CacheBudget cache_;
   int64_t wall_clock_ms_ = 0;
   friend class DriverStoreReader;
@@ -329,6 +364,7 @@ class DriverStoreReader final : public internal::StoreReader {
 
 absl::StatusOr<std::shared_ptr<internal::StoreReader>> TopologyTestDriver::Impl::OpenStoreReader(
     const std::string& name) {
+  if (globals_ != nullptr && globals_->View(name) != nullptr) return globals_->Reader(name);
   if (topology_.compiled().FindStore(name) == nullptr) {
     return absl::NotFoundError(Cat("the topology has no state store named '", name, "'"));
   }
@@ -351,7 +387,7 @@ absl::StatusOr<std::unique_ptr<TopologyTestDriver>> TopologyTestDriver::Create(
   }
   const int64_t start = options.start_timestamp_ms;
   std::string state_dir;
-  if (!topology.compiled().stores.empty()) {
+  if (!topology.compiled().stores.empty() || !topology.compiled().global_stores.empty()) {
     std::string pattern = (std::filesystem::temp_directory_path() / "sluice-test-driver-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) {
       return absl::UnavailableError(Cat("TopologyTestDriver: cannot create a state directory "
@@ -361,6 +397,7 @@ absl::StatusOr<std::unique_ptr<TopologyTestDriver>> TopologyTestDriver::Create(
   }
   auto impl = std::make_unique<Impl>(topology, std::move(options), std::move(*parsed),
                                      std::move(state_dir));
+  if (!impl->open_error().ok()) return impl->open_error();
   return std::unique_ptr<TopologyTestDriver>(new TopologyTestDriver(std::move(impl), start));
 }
 

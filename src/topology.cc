@@ -43,6 +43,23 @@ void GraphBuilder::AddStore(StoreSpec spec) {
   stores_.push_back(std::move(spec));
 }
 
+void GraphBuilder::AddGlobalStore(GlobalStoreSpec spec) {
+  for (const StoreSpec& s : stores_) {
+    if (s.name == spec.name) {
+      errors_.push_back(internal::Cat("two state stores are named '", spec.name, "'"));
+      return;
+    }
+  }
+  for (const GlobalStoreSpec& s : global_stores_) {
+    if (s.name == spec.name || s.topic == spec.topic) {
+      errors_.push_back(internal::Cat("two global tables use the store '", spec.name,
+                                      "' or the topic '", spec.topic, "'"));
+      return;
+    }
+  }
+  global_stores_.push_back(std::move(spec));
+}
+
 const StoreSpec* CompiledTopology::FindStore(std::string_view name) const {
   for (const StoreSpec& s : stores) {
     if (s.name == name) return &s;
@@ -77,6 +94,7 @@ absl::StatusOr<Topology> StreamsBuilder::Build() {
   std::vector<std::string> errors = graph_->errors();
   compiled->nodes = graph_->nodes();
   compiled->stores = graph_->stores();
+  compiled->global_stores = graph_->global_stores();
   const std::vector<GraphNode>& nodes = compiled->nodes;
   if (nodes.empty()) {
     return absl::InvalidArgumentError(
@@ -102,6 +120,13 @@ absl::StatusOr<Topology> StreamsBuilder::Build() {
                                         "'; read it once and use the stream twice"));
         }
       }
+    }
+  }
+  for (const internal::GlobalStoreSpec& g : compiled->global_stores) {
+    auto it = topic_reader.find(g.topic);
+    if (it != topic_reader.end()) {
+      errors.push_back(internal::Cat("topic '", g.topic, "' is read both by the global table '",
+                                     g.name, "' and by the source '", it->second, "'"));
     }
   }
   if (!errors.empty()) {
@@ -229,6 +254,15 @@ std::string Topology::Describe() const {
       if (n.kind != NodeKind::kSource) out += internal::Cat("      <-- ", names(n.parents), "\n");
     }
     out += "\n";
+  }
+  // As Kafka Streams prints a global store: a sub-topology that generates no tasks.
+  int id = static_cast<int>(compiled_->subtopologies.size());
+  for (const internal::GlobalStoreSpec& g : compiled_->global_stores) {
+    out += internal::Cat("  Sub-topology: ", id++, " for global store (will not generate tasks)\n",
+                         "    Source: ", g.name, "-global-source (topics: [", g.topic, "])\n",
+                         "      --> ", g.name, "-global-processor\n",
+                         "    Processor: ", g.name, "-global-processor (stores: [", g.name, "])\n",
+                         "      --> none\n      <-- ", g.name, "-global-source\n\n");
   }
   return out;
 }

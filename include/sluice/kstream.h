@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/global_ktable.h"
 #include "sluice/internal/graph.h"
 #include "sluice/internal/join.h"
 #include "sluice/internal/stream_join.h"
@@ -489,6 +490,20 @@ class KStream {
     return JoinTable<true>(table, std::move(joiner), std::optional(joined));
   }
 
+  // Joins each record with a GlobalKTable: selector(key, value) gives the table key to
+  // look up; joiner(value, table_value) (or with the stream key first) the output value.
+  // The output keeps the stream's key. No co-partitioning and no repartition: every
+  // instance holds the whole table. Join drops records without a table value; LeftJoin
+  // passes std::optional<VG>.
+  template <class KG, class VG, class S, class J>
+  auto Join(const GlobalKTable<KG, VG>& table, S selector, J joiner) const {
+    return JoinGlobal<false>(table, std::move(selector), std::move(joiner));
+  }
+  template <class KG, class VG, class S, class J>
+  auto LeftJoin(const GlobalKTable<KG, VG>& table, S selector, J joiner) const {
+    return JoinGlobal<true>(table, std::move(selector), std::move(joiner));
+  }
+
   // Windowed joins with another stream (docs/joins.md): a record of this stream at time t
   // joins the other stream's records of the same key with timestamps in
   // [t - before, t + after] (JoinWindows). Both streams' records wait in window stores
@@ -676,6 +691,46 @@ class KStream {
     }
   }
 
+  template <bool kLeft, class KG, class VG, class S, class J>
+  auto JoinGlobal(const GlobalKTable<KG, VG>& table, S selector, J joiner) const {
+    constexpr internal::JoinKind kKind = kLeft ? internal::JoinKind::kLeft : internal::JoinKind::kInner;
+    static_assert(std::copy_constructible<S> && std::is_invocable_v<S&, const K&, const V&>,
+                  "KStream::Join with a GlobalKTable: the key selector must be copyable and "
+                  "callable as KG(const K& key, const V& value)");
+    static_assert(std::copy_constructible<J> && internal::kJoinerFits<kKind, K, V, VG, J>,
+                  "KStream::Join/LeftJoin with a GlobalKTable: the joiner must be copyable and "
+                  "callable as VR(const V& value, const VG& table_value) for Join, or "
+                  "VR(const V& value, const std::optional<VG>& table_value) for LeftJoin "
+                  "(optionally with the stream's const K& key first)");
+    if constexpr (!std::is_invocable_v<S&, const K&, const V&> ||
+                  !internal::kJoinerFits<kKind, K, V, VG, J>) {
+      return *this;  // the static_asserts above have said what is wrong
+    } else {
+      static_assert(std::is_convertible_v<std::invoke_result_t<S&, const K&, const V&>, KG>,
+                    "KStream::Join with a GlobalKTable: the key selector must return the "
+                    "table's key type");
+      using VOut = internal::JoinResult<kKind, K, V, VG, J>;
+      if (table.graph() != graph_) {
+        graph_->AddError("KStream::Join: the stream and the global table come from different "
+                         "StreamsBuilders");
+      }
+      internal::GetterSupplierPtr<KG, VG> getter = table.value_getter();
+      auto select = [selector](const K& key, const V& value) mutable -> KG {
+        return selector(key, value);
+      };
+      internal::GraphNode node;
+      node.name = graph_->NextName(kLeft ? "KSTREAM-LEFTJOIN-" : "KSTREAM-JOIN-");
+      node.parents = {node_};
+      node.factory = [getter, select, joiner](internal::TaskServices& services) {
+        return std::make_unique<
+            internal::StreamTableJoinNode<K, V, KG, VG, VOut, decltype(select), J, kLeft>>(
+            getter->make(services), select, joiner);
+      };
+      // The key is unchanged, so a later aggregation needs no repartition for this join.
+      return KStream<K, VOut>(graph_, graph_->Add(std::move(node)), repartition_required_);
+    }
+  }
+
   template <bool kLeft, class VT, class J, class JoinedT>
   auto JoinTable(const KTable<K, VT>& table, J joiner, const std::optional<JoinedT>& joined) const {
     constexpr internal::JoinKind kKind = kLeft ? internal::JoinKind::kLeft : internal::JoinKind::kInner;
@@ -715,8 +770,9 @@ class KStream {
       node.parents = {parent};
       node.stores = getter->stores;
       node.factory = [getter, joiner](internal::TaskServices& services) {
-        return std::make_unique<internal::StreamTableJoinNode<K, V, VT, VOut, J, kLeft>>(
-            getter->make(services), joiner);
+        return std::make_unique<
+            internal::StreamTableJoinNode<K, V, K, VT, VOut, internal::RecordKey, J, kLeft>>(
+            getter->make(services), internal::RecordKey{}, joiner);
       };
       return KStream<K, VOut>(graph_, graph_->Add(std::move(node)));
     }

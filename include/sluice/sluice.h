@@ -10,6 +10,7 @@
 #include "sluice/app.h"
 #include "sluice/config.h"
 #include "sluice/embedded_broker.h"
+#include "sluice/global_ktable.h"
 #include "sluice/key_value.h"
 #include "sluice/ktable.h"
 #include "sluice/join_windows.h"

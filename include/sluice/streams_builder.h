@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "sluice/global_ktable.h"
 #include "sluice/internal/graph.h"
+#include "sluice/internal/str.h"
 #include "sluice/kstream.h"
 #include "sluice/ktable.h"
 #include "sluice/materialized.h"
@@ -94,6 +96,54 @@ class StreamsBuilder {
                   "StreamsBuilder::Table<K, V>: K or V has no default serde; pass "
                   "Consumed<KeySerde, ValueSerde>() instead");
     return Table(std::move(topic), Consumed<DefaultSerdeFor<K>, DefaultSerdeFor<V>>());
+  }
+
+  // Reads `topic` as a GlobalKTable: every partition, in every instance, into a local
+  // RocksDB store named by `materialized` (default "<topic>-STATE-STORE-<n>"). The topic
+  // is the store's changelog: there is no other. A record that does not deserialize
+  // follows default.deserialization.exception.handler.
+  template <Serde KS, Serde VS>
+  GlobalKTable<typename KS::Type, typename VS::Type> GlobalTable(
+      std::string topic, const Consumed<KS, VS>& consumed, const Materialized<KS, VS>& materialized) {
+    const std::string store =
+        materialized.name() ? *materialized.name() : graph_->NextName(topic + "-STATE-STORE-");
+    internal::GlobalStoreSpec spec;
+    spec.name = store;
+    spec.topic = topic;
+    spec.check = [ks = consumed.key_serde(), vs = consumed.value_serde()](
+                     std::string_view key, std::optional<std::string_view> value) -> absl::Status {
+      typename KS::Type k{};
+      if (absl::Status s = ks.Deserialize(key, k); !s.ok()) {
+        return absl::InvalidArgumentError(internal::Cat("the key does not deserialize with ", internal::SerdeName<KS>(),
+                                              ": ", std::string(s.message())));
+      }
+      if (value) {
+        typename VS::Type v{};
+        if (absl::Status s = vs.Deserialize(*value, v); !s.ok()) {
+          return absl::InvalidArgumentError(internal::Cat("the value does not deserialize with ",
+                                                internal::SerdeName<VS>(), ": ", std::string(s.message())));
+        }
+      }
+      return absl::OkStatus();
+    };
+    graph_->AddGlobalStore(std::move(spec));
+    return GlobalKTable<typename KS::Type, typename VS::Type>(
+        graph_, store,
+        internal::StoreValueGetter<KS, VS>::GlobalSupplier(store, consumed.key_serde(),
+                                                           consumed.value_serde()));
+  }
+  template <Serde KS, Serde VS>
+  GlobalKTable<typename KS::Type, typename VS::Type> GlobalTable(std::string topic,
+                                                                 const Consumed<KS, VS>& consumed) {
+    return GlobalTable(std::move(topic), consumed,
+                       Materialized<KS, VS>(consumed.key_serde(), consumed.value_serde()));
+  }
+  template <class K, class V>
+  GlobalKTable<K, V> GlobalTable(std::string topic) {
+    static_assert(HasDefaultSerde<K> && HasDefaultSerde<V>,
+                  "StreamsBuilder::GlobalTable<K, V>: K or V has no default serde; pass "
+                  "Consumed<KeySerde, ValueSerde>() instead");
+    return GlobalTable(std::move(topic), Consumed<DefaultSerdeFor<K>, DefaultSerdeFor<V>>());
   }
 
   // Adds a state store for Processor API processors (KStream::Process names the stores

@@ -51,6 +51,7 @@ struct CompiledTopology {
   std::vector<Subtopology> subtopologies;
   std::vector<InternalTopic> internal_topics;
   std::vector<StoreSpec> stores;
+  std::vector<GlobalStoreSpec> global_stores;  // GlobalKTables
   // Every source topic's sub-topology.
   int SubtopologyOf(const std::string& topic) const;
   const StoreSpec* FindStore(std::string_view name) const;

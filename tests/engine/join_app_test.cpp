@@ -227,6 +227,73 @@ TEST(JoinApp, AStreamStreamJoinFindsPartnersRestoredFromTheChangelogAfterTheStat
   EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
 }
 
+TEST(JoinApp, EveryInstanceLoadsTheWholeGlobalTableBeforeProcessingAndKeepsItCurrent) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("products", 3).ok());
+  ASSERT_TRUE(broker->CreateTopic("orders", 4).ok());
+  ASSERT_TRUE(broker->CreateTopic("lines", 4).ok());
+  const std::string servers = broker->bootstrap_servers();
+  StateDir dir_a, dir_b;
+  auto topology = [] {
+    StreamsBuilder builder;
+    auto products = builder.GlobalTable("products", Consumed<StringSerde, StringSerde>(),
+                                        Materialized<StringSerde, StringSerde>::As("products"));
+    builder.Stream<std::string, std::string>("orders")
+        .LeftJoin(products, [](const std::string&, const std::string& product) { return product; },
+                  [](const std::string& product, const std::optional<std::string>& name) {
+                    return product + "=" + name.value_or("missing");
+                  })
+        .To("lines");
+    return builder.Build().value();
+  };
+  // Everything is in the topics before either instance starts: an order processed
+  // before the global table is loaded would come out "missing".
+  std::vector<std::pair<std::string, std::string>> products, orders;
+  std::map<std::string, std::string> catalog;
+  for (int p = 0; p < 30; ++p) {
+    products.emplace_back("p" + std::to_string(p), "name" + std::to_string(p));
+    catalog["p" + std::to_string(p)] = "name" + std::to_string(p);
+  }
+  for (int o = 0; o < 100; ++o) orders.emplace_back("o" + std::to_string(o), "p" + std::to_string(o % 30));
+  ProduceAll(servers, "products", products);
+  ProduceAll(servers, "orders", orders);
+  auto start = [&](const StateDir& dir) {
+    auto props = TestAppConfig("global-join-app");
+    props["state.dir"] = dir.path();
+    auto app = App::Create(topology(), StreamsConfig::Create(props).value(), broker.get()).value();
+    EXPECT_TRUE(app->Start().ok());
+    return app;
+  };
+  auto a = start(dir_a);
+  auto b = start(dir_b);
+  ASSERT_TRUE(a->AwaitState(AppState::kRunning, std::chrono::seconds(30)));
+  ASSERT_TRUE(b->AwaitState(AppState::kRunning, std::chrono::seconds(30)));
+  auto out = ReadTopic(servers, "lines", 4, 100, std::chrono::seconds(60));
+  std::map<std::string, std::string> got;
+  for (const auto& r : out) got[*r.key] = *r.value;
+  ASSERT_EQ(got.size(), 100u);
+  for (int o = 0; o < 100; ++o) {
+    const std::string p = "p" + std::to_string(o % 30);
+    EXPECT_EQ(got["o" + std::to_string(o)], p + "=name" + std::to_string(o % 30));
+  }
+  // Both instances hold the whole table.
+  EXPECT_TRUE(AwaitContents(*a, "products", catalog));
+  EXPECT_TRUE(AwaitContents(*b, "products", catalog));
+  // And keep it current.
+  ProduceAll(servers, "products", {{"p0", "renamed"}});
+  catalog["p0"] = "renamed";
+  EXPECT_TRUE(AwaitContents(*a, "products", catalog));
+  EXPECT_TRUE(AwaitContents(*b, "products", catalog));
+  ProduceAll(servers, "orders", {{"o100", "p0"}});
+  auto more = ReadTopic(servers, "lines", 4, 101, std::chrono::seconds(60));
+  ASSERT_EQ(more.size(), 101u);
+  bool renamed = false;
+  for (const auto& r : more) renamed = renamed || (*r.key == "o100" && *r.value == "p0=renamed");
+  EXPECT_TRUE(renamed);
+  EXPECT_TRUE(a->Close(std::chrono::seconds(30)));
+  EXPECT_TRUE(b->Close(std::chrono::seconds(30)));
+}
+
 TEST(JoinApp, AStreamAndATableThatAreNotCoPartitionedAreAnErrorNamingBoth) {
   auto broker = EmbeddedBroker::Start().value();
   ASSERT_TRUE(broker->CreateTopic("clicks", 3).ok());

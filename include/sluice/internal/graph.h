@@ -28,6 +28,17 @@ struct StoreSpec {
   std::map<std::string, std::string> changelog_configs;  // topic configs on creation
 };
 
+// The store of a GlobalKTable: filled from every partition of `topic` in every instance
+// (by the App's global thread, or the test driver), read by any task. It holds each
+// record's key and value bytes as they are in the topic.
+struct GlobalStoreSpec {
+  std::string name;
+  std::string topic;
+  // Checks that a record's key and value (nullopt: a tombstone) deserialize; the error
+  // says what did not.
+  std::function<absl::Status(std::string_view key, std::optional<std::string_view> value)> check;
+};
+
 using NodeFactory = std::function<std::unique_ptr<NodeInstance>(TaskServices&)>;
 
 struct GraphNode {
@@ -63,15 +74,18 @@ class GraphBuilder {
 
   // Registers a store; a second store of the same name is an error reported by Build().
   void AddStore(StoreSpec spec);
+  void AddGlobalStore(GlobalStoreSpec spec);
 
   const std::vector<GraphNode>& nodes() const { return nodes_; }
   const std::vector<StoreSpec>& stores() const { return stores_; }
+  const std::vector<GlobalStoreSpec>& global_stores() const { return global_stores_; }
   const std::vector<std::string>& errors() const { return errors_; }
   void AddError(std::string error) { errors_.push_back(std::move(error)); }
 
  private:
   std::vector<GraphNode> nodes_;
   std::vector<StoreSpec> stores_;
+  std::vector<GlobalStoreSpec> global_stores_;
   std::vector<std::string> errors_;
   int index_ = 0;
 };

@@ -72,14 +72,23 @@ struct TableJoinFn {
   }
 };
 
-// KStream-KTable join: inner (records without a table value are dropped) or left (the
-// joiner sees nullopt). Records with a null value are dropped, as in Kafka Streams; a
-// null key finds no table value.
-template <class K, class V, class VT, class VOut, class J, bool kLeft>
+// The key a KStream-KTable join looks up: the record's own.
+struct RecordKey {
+  template <class K, class V>
+  const K& operator()(const K& key, const V&) const {
+    return key;
+  }
+};
+
+// KStream-KTable join (`Select` = RecordKey) and KStream-GlobalKTable join (`Select`:
+// the user's key selector): inner (records without a table value are dropped) or left
+// (the joiner sees nullopt). Records with a null value are dropped, as in Kafka Streams;
+// a null key finds no table value.
+template <class K, class V, class KT, class VT, class VOut, class Select, class J, bool kLeft>
 class StreamTableJoinNode final : public Input<K, V> {
  public:
-  StreamTableJoinNode(std::unique_ptr<ValueGetter<K, VT>> table, J joiner)
-      : table_(std::move(table)), joiner_(std::move(joiner)) {}
+  StreamTableJoinNode(std::unique_ptr<ValueGetter<KT, VT>> table, Select select, J joiner)
+      : table_(std::move(table)), select_(std::move(select)), joiner_(std::move(joiner)) {}
 
   absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
 
@@ -89,7 +98,7 @@ class StreamTableJoinNode final : public Input<K, V> {
       if constexpr (IsOptional<V>::value) {
         if (!r->value) continue;
       }
-      std::optional<TableValue<VT>> found = table_->Get(r->key);
+      std::optional<TableValue<VT>> found = table_->Get(select_(std::as_const(r->key), std::as_const(r->value)));
       if constexpr (kLeft) {
         std::optional<VT> right;
         if (found) right = std::move(found->value);
@@ -113,7 +122,8 @@ class StreamTableJoinNode final : public Input<K, V> {
     CopyMeta(in, out);
   }
 
-  std::unique_ptr<ValueGetter<K, VT>> table_;
+  std::unique_ptr<ValueGetter<KT, VT>> table_;
+  Select select_;
   J joiner_;
   Output<K, VOut> out_;
   RecordBuffer<K, VOut> buffer_;

@@ -245,6 +245,8 @@ class TaskServices {
   virtual void RequestCommit() = 0;
   // The outermost layer of this task's store `name`, or nullptr if it has none.
   virtual KeyValueBytesStore* GetStore(std::string_view name) = 0;
+  // The GlobalKTable store `name` (read-only, committed state), or nullptr.
+  virtual KeyValueBytesStore* GetGlobalStore(std::string_view name) { return nullptr; }
 };
 
 // A node that reads raw records of one or more source topics.

@@ -52,6 +52,15 @@ inline KeyValueBytesStore& RequireStore(TaskServices& services, std::string_view
   return *store;
 }
 
+// The GlobalKTable store `name`, or a TaskFailure naming it.
+inline KeyValueBytesStore& RequireGlobalStore(TaskServices& services, std::string_view name) {
+  KeyValueBytesStore* store = services.GetGlobalStore(name);
+  if (store == nullptr) {
+    throw TaskFailure(absl::InternalError(Cat("global store '", name, "' is not open")));
+  }
+  return *store;
+}
+
 // Typed reads and writes of one store, reusing buffers between records.
 template <Serde KS, Serde VS>
 class TypedStore {

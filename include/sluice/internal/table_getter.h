@@ -50,8 +50,8 @@ class StoreValueGetter final : public ValueGetter<typename KS::Type, typename VS
   using K = typename KS::Type;
   using V = typename VS::Type;
 
-  StoreValueGetter(std::string_view store, KS ks, VS vs, TaskServices& services)
-      : store_(RequireStore(services, store), std::move(ks), std::move(vs)) {}
+  StoreValueGetter(KeyValueBytesStore& store, KS ks, VS vs)
+      : store_(store, std::move(ks), std::move(vs)) {}
 
   std::optional<TableValue<V>> Get(const K& key) override {
     if constexpr (IsOptional<K>::value) {
@@ -65,7 +65,16 @@ class StoreValueGetter final : public ValueGetter<typename KS::Type, typename VS
     auto supplier = std::make_shared<ValueGetterSupplier<K, V>>();
     supplier->stores = {store};
     supplier->make = [store, ks, vs](TaskServices& services) -> std::unique_ptr<ValueGetter<K, V>> {
-      return std::make_unique<StoreValueGetter>(store, ks, vs, services);
+      return std::make_unique<StoreValueGetter>(RequireStore(services, store), ks, vs);
+    };
+    return supplier;
+  }
+
+  // A GlobalKTable's store: no task store to connect to.
+  static GetterSupplierPtr<K, V> GlobalSupplier(std::string store, KS ks, VS vs) {
+    auto supplier = std::make_shared<ValueGetterSupplier<K, V>>();
+    supplier->make = [store, ks, vs](TaskServices& services) -> std::unique_ptr<ValueGetter<K, V>> {
+      return std::make_unique<StoreValueGetter>(RequireGlobalStore(services, store), ks, vs);
     };
     return supplier;
   }
