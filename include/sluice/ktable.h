@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "sluice/internal/graph.h"
+#include "sluice/internal/fk_join.h"
 #include "sluice/internal/join.h"
 #include "sluice/internal/stateful.h"
 #include "sluice/internal/table_getter.h"
@@ -201,6 +202,65 @@ class KTable {
     return JoinTables<internal::JoinKind::kOuter>(other, std::move(joiner), named, materialized);
   }
 
+  // Foreign-key joins (docs/joins.md): each row of this table names a key of `other`,
+  // extractor(value) or extractor(key, value) -> KR (or std::optional<KR>; nullopt: no
+  // foreign key); the result, keyed like this table, joins the row with other's row of
+  // that key: joiner(value, other_value) for Join, joiner(value, std::optional<VR>) for
+  // LeftJoin (optionally with const K& first). Correct under updates and deletes on
+  // either side and under a change of the foreign key. The tables need not be
+  // co-partitioned: subscriptions and responses go through two internal topics.
+  // ForeignKeyJoined gives their serdes unless K, KR and VR have defaults; the result is
+  // always kept in a store (Materialized names it and gives VR's serde).
+  template <class KR, class VR, class F, class J>
+    requires(!std::is_convertible_v<J, Named>)
+  auto Join(const KTable<KR, VR>& other, F extractor, J joiner) const {
+    return FkJoin<internal::JoinKind::kInner>(other, std::move(extractor), std::move(joiner),
+                                             DefaultFkJoined<KR, VR>(), NoStore());
+  }
+  template <class KR, class VR, class F, class J, Serde KS, Serde VS>
+  auto Join(const KTable<KR, VR>& other, F extractor, J joiner,
+            const Materialized<KS, VS>& materialized) const {
+    return FkJoin<internal::JoinKind::kInner>(other, std::move(extractor), std::move(joiner),
+                                             DefaultFkJoined<KR, VR>(), materialized);
+  }
+  template <class KR, class VR, class F, class J, Serde KLS, Serde KRS, Serde VRS>
+  auto Join(const KTable<KR, VR>& other, F extractor, J joiner,
+            const ForeignKeyJoined<KLS, KRS, VRS>& joined) const {
+    return FkJoin<internal::JoinKind::kInner>(other, std::move(extractor), std::move(joiner),
+                                             joined, NoStore());
+  }
+  template <class KR, class VR, class F, class J, Serde KLS, Serde KRS, Serde VRS, Serde KS, Serde VS>
+  auto Join(const KTable<KR, VR>& other, F extractor, J joiner,
+            const ForeignKeyJoined<KLS, KRS, VRS>& joined, const Materialized<KS, VS>& materialized) const {
+    return FkJoin<internal::JoinKind::kInner>(other, std::move(extractor), std::move(joiner),
+                                             joined, materialized);
+  }
+  template <class KR, class VR, class F, class J>
+    requires(!std::is_convertible_v<J, Named>)
+  auto LeftJoin(const KTable<KR, VR>& other, F extractor, J joiner) const {
+    return FkJoin<internal::JoinKind::kLeft>(other, std::move(extractor), std::move(joiner),
+                                            DefaultFkJoined<KR, VR>(), NoStore());
+  }
+  template <class KR, class VR, class F, class J, Serde KS, Serde VS>
+  auto LeftJoin(const KTable<KR, VR>& other, F extractor, J joiner,
+                const Materialized<KS, VS>& materialized) const {
+    return FkJoin<internal::JoinKind::kLeft>(other, std::move(extractor), std::move(joiner),
+                                            DefaultFkJoined<KR, VR>(), materialized);
+  }
+  template <class KR, class VR, class F, class J, Serde KLS, Serde KRS, Serde VRS>
+  auto LeftJoin(const KTable<KR, VR>& other, F extractor, J joiner,
+                const ForeignKeyJoined<KLS, KRS, VRS>& joined) const {
+    return FkJoin<internal::JoinKind::kLeft>(other, std::move(extractor), std::move(joiner),
+                                            joined, NoStore());
+  }
+  template <class KR, class VR, class F, class J, Serde KLS, Serde KRS, Serde VRS, Serde KS, Serde VS>
+  auto LeftJoin(const KTable<KR, VR>& other, F extractor, J joiner,
+                const ForeignKeyJoined<KLS, KRS, VRS>& joined,
+                const Materialized<KS, VS>& materialized) const {
+    return FkJoin<internal::JoinKind::kLeft>(other, std::move(extractor), std::move(joiner),
+                                            joined, materialized);
+  }
+
   // The name of the store that holds this table, for interactive queries; empty when the
   // table is not materialized (a Filter or MapValues of one).
   const std::string& queryable_store_name() const { return store_; }
@@ -220,6 +280,133 @@ class KTable {
   }
 
   struct NoStore {};
+
+  template <class KR, class VR, bool = HasDefaultSerde<K> && HasDefaultSerde<KR> && HasDefaultSerde<VR>>
+  struct DefaultFkJoinedOf {
+    using type = int;
+  };
+  template <class KR, class VR>
+  struct DefaultFkJoinedOf<KR, VR, true> {
+    using type = ForeignKeyJoined<DefaultSerdeFor<K>, DefaultSerdeFor<KR>, DefaultSerdeFor<VR>>;
+  };
+  template <class KR, class VR>
+  static typename DefaultFkJoinedOf<KR, VR>::type DefaultFkJoined() {
+    return {};
+  }
+
+  template <internal::JoinKind kKind, class KR, class VR, class F, class J, class FJ, class Mat>
+  auto FkJoin(const KTable<KR, VR>& other, F extractor, J joiner, const FJ& joined,
+              const Mat& materialized) const {
+    static_assert(!std::is_same_v<FJ, int>,
+                  "KTable foreign-key join: the left key, the foreign key or the right value has "
+                  "no default serde; pass ForeignKeyJoined<LeftKeySerde, ForeignKeySerde, "
+                  "RightValueSerde>()");
+    constexpr bool kExtractorFits =
+        std::is_invocable_v<F&, const V&> || std::is_invocable_v<F&, const K&, const V&>;
+    static_assert(std::copy_constructible<F> && kExtractorFits,
+                  "KTable foreign-key join: the extractor must be copyable and callable as "
+                  "KR(const V& value) or KR(const K& key, const V& value) (or return "
+                  "std::optional<KR>)");
+    static_assert(std::copy_constructible<J> && internal::kJoinerFits<kKind, K, V, VR, J>,
+                  "KTable foreign-key join: the joiner must be copyable and callable as "
+                  "VR2(const V&, const VR&) for Join, VR2(const V&, const std::optional<VR>&) "
+                  "for LeftJoin (optionally with const K& key first)");
+    if constexpr (std::is_same_v<FJ, int> || !kExtractorFits ||
+                  !internal::kJoinerFits<kKind, K, V, VR, J>) {
+      return *this;  // the static_asserts above have said what is wrong
+    } else {
+      using KLS = typename FJ::LeftKeySerde;
+      using KRS = typename FJ::ForeignKeySerde;
+      using VRS = typename FJ::RightValueSerde;
+      static_assert(std::is_same_v<typename KLS::Type, K> && std::is_same_v<typename KRS::Type, KR> &&
+                        std::is_same_v<typename VRS::Type, VR>,
+                    "KTable foreign-key join: the serdes of ForeignKeyJoined do not match K, KR "
+                    "and VR");
+      using VOut = internal::JoinResult<kKind, K, V, VR, J>;
+      using Fn = internal::TableJoinFn<kKind, K, V, VR, VOut, J>;
+      // std::string, spelled so that KStream (complete only once kstream.h is done) is a
+      // dependent type here.
+      using Bytes = typename internal::DependentType<std::string, KR>::type;
+      if (other.graph() != graph_) {
+        graph_->AddError("KTable foreign-key join: the two tables come from different StreamsBuilders");
+      }
+      const Fn fn{std::move(joiner)};
+      const KLS kls = joined.left_key_serde();
+      const KRS krs = joined.foreign_key_serde();
+      const VRS vrs = joined.right_value_serde();
+      const std::string base = joined.name() ? *joined.name() : graph_->NextName("KTABLE-FK-JOIN-");
+      const std::string subscriptions = base + "-subscription-store";
+      internal::StoreSpec sub_spec;
+      sub_spec.name = subscriptions;
+      sub_spec.caching = false;
+      graph_->AddStore(sub_spec);
+
+      // Left: changes become subscriptions, or local results.
+      internal::GraphNode subscribe;
+      subscribe.name = graph_->NextName("KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-");
+      subscribe.parents = {node_};
+      subscribe.factory = [kls, krs, extractor, fn](internal::TaskServices&) {
+        return std::make_unique<internal::FkSubscribeNode<KLS, V, KRS, VR, VOut, F, Fn>>(
+            kls, krs, extractor, fn);
+      };
+      const int subscribe_id = graph_->Add(std::move(subscribe));
+      KStream<KR, std::string> registrations =
+          KStream<KR, std::string>(graph_, subscribe_id)
+              .Repartition(Repartitioned<KRS, StringSerde>(krs, StringSerde())
+                               .WithName(base + "-subscription-registration"));
+
+      // Right: subscriptions answered, and right changes answered to every subscriber.
+      internal::GetterSupplierPtr<KR, VR> right = other.value_getter();
+      internal::GraphNode process;
+      process.name = graph_->NextName("KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-");
+      process.parents = {registrations.node_id()};
+      process.stores = right->stores;
+      process.stores.push_back(subscriptions);
+      process.factory = [subscriptions, krs, vrs, right](internal::TaskServices& services) {
+        return std::make_unique<internal::FkSubscriptionNode<KRS, VRS>>(
+            subscriptions, krs, vrs, right->make(services), services);
+      };
+      KStream<Bytes, Bytes> answers(graph_, graph_->Add(std::move(process)));
+      internal::GraphNode update;
+      update.name = graph_->NextName("KTABLE-FK-JOIN-RIGHT-UPDATE-");
+      update.parents = {other.node_id()};
+      update.stores = {subscriptions};
+      update.factory = [subscriptions, krs, vrs](internal::TaskServices& services) {
+        return std::make_unique<internal::FkRightUpdateNode<KRS, VRS>>(subscriptions, krs, vrs,
+                                                                      services);
+      };
+      KStream<Bytes, Bytes> updates(graph_, graph_->Add(std::move(update)));
+      // Keyed by the left key's bytes: partitioned exactly as the left table.
+      KStream<Bytes, Bytes> responses =
+          answers.Merge(updates, Named::As(graph_->NextName("KTABLE-FK-JOIN-MERGE-")))
+              .Repartition(Repartitioned<StringSerde, StringSerde>().WithName(
+                  base + "-subscription-response"));
+
+      // Left again: responses joined with the current left row.
+      internal::GetterSupplierPtr<K, V> left = getter_;
+      internal::GraphNode resolve;
+      resolve.name = graph_->NextName("KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-");
+      resolve.parents = {responses.node_id()};
+      resolve.stores = left->stores;
+      resolve.factory = [kls, krs, vrs, left, extractor, fn](internal::TaskServices& services) {
+        return std::make_unique<internal::FkResponseNode<KLS, V, KRS, VRS, VOut, F, Fn>>(
+            kls, krs, vrs, left->make(services), extractor, fn);
+      };
+      KStream<K, std::optional<VOut>> results(graph_, graph_->Add(std::move(resolve)));
+      KStream<K, std::optional<VOut>> all =
+          results.Merge(KStream<K, std::optional<VOut>>(graph_, subscribe_id),
+                        Named::As(graph_->NextName("KTABLE-FK-JOIN-RESULT-MERGE-")));
+      if constexpr (std::is_same_v<Mat, NoStore>) {
+        static_assert(HasDefaultSerde<VOut>,
+                      "KTable foreign-key join: the joiner's result type has no default serde for "
+                      "the result store; pass Materialized<KeySerde, ResultSerde>()");
+        return all.ToTable(Named(), Materialized<KLS, DefaultSerdeFor<VOut>>(kls, {}).WithName(
+                                        graph_->NextName("KTABLE-FK-JOIN-OUTPUT-STATE-STORE-")));
+      } else {
+        return all.ToTable(Named(), materialized);
+      }
+    }
+  }
 
   template <internal::JoinKind kKind, class V2, class J, class Mat>
   auto JoinTables(const KTable<K, V2>& other, J joiner, const Named& named,

@@ -150,4 +150,37 @@ class Joined {
   std::optional<std::string> name_;
 };
 
+// The serdes a foreign-key join needs for its subscription and response topics: the
+// left table's key, the right table's key (the foreign key) and the right table's value;
+// and the name its topics and store are derived from: `<name>-subscription-registration`,
+// `<name>-subscription-response` (topics, with `-repartition` appended) and
+// `<name>-subscription-store`.
+template <Serde KLS, Serde KRS, Serde VRS>
+class ForeignKeyJoined {
+ public:
+  using LeftKeySerde = KLS;
+  using ForeignKeySerde = KRS;
+  using RightValueSerde = VRS;
+
+  ForeignKeyJoined() = default;
+  ForeignKeyJoined(KLS left_key, KRS foreign_key, VRS right_value)
+      : left_key_(std::move(left_key)), foreign_key_(std::move(foreign_key)),
+        right_value_(std::move(right_value)) {}
+  ForeignKeyJoined WithName(std::string name) const {
+    ForeignKeyJoined copy = *this;
+    copy.name_ = std::move(name);
+    return copy;
+  }
+  const KLS& left_key_serde() const { return left_key_; }
+  const KRS& foreign_key_serde() const { return foreign_key_; }
+  const VRS& right_value_serde() const { return right_value_; }
+  const std::optional<std::string>& name() const { return name_; }
+
+ private:
+  KLS left_key_{};
+  KRS foreign_key_{};
+  VRS right_value_{};
+  std::optional<std::string> name_;
+};
+
 }  // namespace sluice
