@@ -294,6 +294,72 @@ TEST(JoinApp, EveryInstanceLoadsTheWholeGlobalTableBeforeProcessingAndKeepsItCur
   EXPECT_TRUE(b->Close(std::chrono::seconds(30)));
 }
 
+TEST(JoinApp, AForeignKeyJoinOfTablesWithDifferentPartitionCountsFollowsBothSides) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("orders", 3).ok());
+  ASSERT_TRUE(broker->CreateTopic("customers", 2).ok());
+  const std::string servers = broker->bootstrap_servers();
+  StateDir dir;
+  auto topology = [] {
+    StreamsBuilder builder;
+    auto orders = builder.Table<std::string, std::string>("orders");
+    auto customers = builder.Table<std::string, std::string>("customers");
+    orders
+        .Join(customers,
+              [](const std::string& order) { return order.substr(0, order.find('|')); },
+              [](const std::string& order, const std::string& name) {
+                return order.substr(order.find('|') + 1) + " for " + name;
+              },
+              ForeignKeyJoined<StringSerde, StringSerde, StringSerde>().WithName("orders-customers"),
+              Materialized<StringSerde, StringSerde>::As("order-view"));
+    return builder.Build().value();
+  };
+  std::vector<std::pair<std::string, std::string>> customers, orders;
+  std::map<std::string, std::string> want;
+  for (int c = 0; c < 10; ++c) customers.emplace_back("c" + std::to_string(c), "name" + std::to_string(c));
+  for (int o = 0; o < 40; ++o) {
+    orders.emplace_back("o" + std::to_string(o), "c" + std::to_string(o % 10) + "|item" + std::to_string(o));
+    want["o" + std::to_string(o)] = "item" + std::to_string(o) + " for name" + std::to_string(o % 10);
+  }
+  ProduceAll(servers, "customers", customers);
+  ProduceAll(servers, "orders", orders);
+  auto props = TestAppConfig("fk-join-app");
+  props["state.dir"] = dir.path();
+  props["num.stream.threads"] = "2";
+  {
+    auto app = App::Create(topology(), StreamsConfig::Create(props).value(), broker.get()).value();
+    ASSERT_TRUE(app->Start().ok());
+    ASSERT_TRUE(app->AwaitState(AppState::kRunning, std::chrono::seconds(30)));
+    ASSERT_TRUE(AwaitContents(*app, "order-view", want));
+    // A customer renamed, an order moved to another customer, a customer deleted.
+    ProduceAll(servers, "customers", {{"c1", "renamed"}});
+    ProduceAll(servers, "orders", {{"o2", "c1|item2"}});
+    for (int o = 1; o < 40; o += 10) want["o" + std::to_string(o)] = "item" + std::to_string(o) + " for renamed";
+    want["o2"] = "item2 for renamed";
+    EXPECT_TRUE(AwaitContents(*app, "order-view", want));
+    auto producer = sluice::testing::MakeProducer(servers);
+    ASSERT_TRUE(producer->Produce("customers", RD_KAFKA_PARTITION_UA, "c3", 2, nullptr, 0, 0, nullptr).ok());
+    ASSERT_TRUE(producer->Flush(std::chrono::seconds(10)).ok());
+    for (int o = 3; o < 40; o += 10) want.erase("o" + std::to_string(o));
+    EXPECT_TRUE(AwaitContents(*app, "order-view", want));
+    EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
+  }
+  // The internal topics: subscriptions partitioned like customers, responses like orders.
+  auto subscriptions = ReadTopic(servers, "fk-join-app-orders-customers-subscription-registration-repartition", 2, 40);
+  EXPECT_GE(subscriptions.size(), 40u);
+  auto responses = ReadTopic(servers, "fk-join-app-orders-customers-subscription-response-repartition", 3, 40);
+  std::set<int32_t> response_partitions;
+  for (const auto& r : responses) response_partitions.insert(r.partition);
+  EXPECT_EQ(response_partitions.size(), 3u);
+  // Rebuilt from the changelogs alone.
+  std::filesystem::remove_all(std::filesystem::path(dir.path()) / "fk-join-app");
+  auto app = App::Create(topology(), StreamsConfig::Create(props).value(), broker.get()).value();
+  ASSERT_TRUE(app->Start().ok());
+  ASSERT_TRUE(app->AwaitState(AppState::kRunning, std::chrono::seconds(30)));
+  EXPECT_TRUE(AwaitContents(*app, "order-view", want));
+  EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
+}
+
 TEST(JoinApp, AStreamAndATableThatAreNotCoPartitionedAreAnErrorNamingBoth) {
   auto broker = EmbeddedBroker::Start().value();
   ASSERT_TRUE(broker->CreateTopic("clicks", 3).ok());
