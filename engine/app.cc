@@ -377,6 +377,7 @@ class App::Impl final : public RebalanceListener {
     settings.on_error = [this](const absl::Status& error) {
       RaiseError(absl::Status(error.code(), Cat("global thread: ", error.message())));
     };
+    settings.stopping = [this] { return stop_requested_.load(); };
     std::map<std::string, int32_t> partitions(counts->begin(), counts->end());
     absl::StatusOr<std::unique_ptr<GlobalThread>> thread =
         GlobalThread::Create(*globals_, std::move(settings), std::move(partitions));
@@ -487,7 +488,8 @@ class App::Impl final : public RebalanceListener {
 
   void RunGroupMember() {
     if (absl::Status s = Setup(); !s.ok()) {
-      RaiseError(s);
+      // A Close() during the global stores' bootstrap is not an error.
+      if (!(s.code() == absl::StatusCode::kCancelled && stop_requested_.load())) RaiseError(s);
     }
     auto last_rate = std::chrono::steady_clock::now();
     uint64_t last_records = 0;

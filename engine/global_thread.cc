@@ -98,6 +98,9 @@ absl::Status GlobalThread::Bootstrap() {
   auto last_progress = std::chrono::steady_clock::now();
   size_t since_commit = 0;
   while (remaining() > 0) {
+    if (settings_.stopping && settings_.stopping()) {
+      return absl::CancelledError("the App closed while the global stores were bootstrapping");
+    }
     absl::StatusOr<bool> polled = PollOnce(std::chrono::milliseconds(100));
     if (!polled.ok()) return polled.status();
     if (*polled) {

@@ -29,6 +29,7 @@ class GlobalThread {
     std::chrono::milliseconds commit_interval{30000};
     DeserializationErrorPolicy policy = DeserializationErrorPolicy::kFail;
     std::function<void(const absl::Status&)> on_error;  // called from the thread
+    std::function<bool()> stopping;  // true once the App is closing: ends Bootstrap early
   };
 
   // `partitions`: each global topic's partition count.
