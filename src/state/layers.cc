@@ -4,6 +4,15 @@ namespace sluice::internal {
 
 absl::Status ChangeLoggingStore::Put(std::string_view key, std::string_view value) {
   if (absl::Status s = inner_->Put(key, value); !s.ok()) return s;
+  return Log(key, value);
+}
+
+absl::Status ChangeLoggingStore::PutBlind(std::string_view key, std::string_view value) {
+  if (absl::Status s = inner_->PutBlind(key, value); !s.ok()) return s;
+  return Log(key, value);
+}
+
+absl::Status ChangeLoggingStore::Log(std::string_view key, std::string_view value) {
   if (!DecodeStored(value, &decoded_)) {
     return absl::DataLossError(Cat("store '", name(), "': a value has a malformed envelope"));
   }

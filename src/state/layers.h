@@ -38,10 +38,14 @@ class ChangeLoggingStore final : public KeyValueBytesStore {
   absl::StatusOr<uint64_t> ApproximateNumEntries() override { return inner_->ApproximateNumEntries(); }
   absl::Status Flush() override { return inner_->Flush(); }
   absl::Status DropBefore(std::string_view end) override { return inner_->DropBefore(end); }
+  absl::Status PutBlind(std::string_view key, std::string_view value) override;
+  absl::Status ShowBlindWrites() override { return inner_->ShowBlindWrites(); }
 
   const std::string& topic() const { return topic_; }
 
  private:
+  absl::Status Log(std::string_view key, std::string_view value);
+
   std::unique_ptr<KeyValueBytesStore> inner_;
   RecordCollector& collector_;
   std::string topic_;
@@ -151,6 +155,11 @@ class MeteredStore final : public KeyValueBytesStore {
   absl::StatusOr<uint64_t> ApproximateNumEntries() override { return inner_->ApproximateNumEntries(); }
   absl::Status Flush() override { return inner_->Flush(); }
   absl::Status DropBefore(std::string_view end) override { return inner_->DropBefore(end); }
+  absl::Status PutBlind(std::string_view key, std::string_view value) override {
+    metrics_->puts.fetch_add(1, std::memory_order_relaxed);
+    return inner_->PutBlind(key, value);
+  }
+  absl::Status ShowBlindWrites() override { return inner_->ShowBlindWrites(); }
   void SetFlushListener(CacheFlushListener* listener) override { inner_->SetFlushListener(listener); }
   bool caching() const override { return inner_->caching(); }
 

@@ -25,6 +25,10 @@ class RocksDbStore final : public KeyValueBytesStore {
     return db_.ApproximateNumEntries(family());
   }
   absl::Status Flush() override { return absl::OkStatus(); }
+  absl::Status PutBlind(std::string_view key, std::string_view value) override {
+    return db_.PutBlind(family(), key, value);
+  }
+  absl::Status ShowBlindWrites() override { return db_.WriteBlind(); }
   absl::Status DropBefore(std::string_view end) override {
     db_.DropBeforeAtCommit(name_, end);
     return absl::OkStatus();

@@ -183,6 +183,29 @@ std::unique_ptr<StoreIterator> TaskDb::Scan(rocksdb::ColumnFamilyHandle* cf,
   return std::make_unique<RangeIterator>(std::move(it), from, to);
 }
 
+absl::Status TaskDb::PutBlind(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
+                              std::string_view value) {
+  blind_.push_back(BlindWrite{cf, std::string(key), std::string(value)});
+  blind_bytes_ += key.size() + value.size();
+  return absl::OkStatus();
+}
+
+absl::Status TaskDb::WriteBlind() {
+  if (blind_.empty()) return absl::OkStatus();
+  // Sorted: a memtable insert starts its search from the previous one.
+  std::stable_sort(blind_.begin(), blind_.end(), [](const BlindWrite& a, const BlindWrite& b) {
+    return a.cf->GetID() != b.cf->GetID() ? a.cf->GetID() < b.cf->GetID() : a.key < b.key;
+  });
+  rocksdb::WriteBatch batch;
+  for (const BlindWrite& w : blind_) {
+    rocksdb::Status s = batch.Put(w.cf, ToSlice(w.key), ToSlice(w.value));
+    if (!s.ok()) return RocksStatus(s, "put");
+  }
+  blind_.clear();
+  blind_bytes_ = 0;
+  return RocksStatus(db_->Write(rocksdb::WriteOptions(), &batch), "writing buffered window records");
+}
+
 void TaskDb::DropBeforeAtCommit(std::string_view family, std::string_view end) {
   auto it = drops_.find(family);
   if (it == drops_.end()) {
@@ -193,6 +216,8 @@ void TaskDb::DropBeforeAtCommit(std::string_view family, std::string_view end) {
 }
 
 absl::Status TaskDb::Commit(const std::map<std::string, int64_t>& meta) {
+  // First, so that the batch's range deletions also cover them.
+  if (absl::Status s = WriteBlind(); !s.ok()) return s;
   for (const auto& [key, offset] : meta) {
     rocksdb::Status s = batch_.Put(meta_, key, EncodeOffset(offset));
     if (!s.ok()) return RocksStatus(s, "writing the checkpoint");

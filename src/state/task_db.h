@@ -47,18 +47,27 @@ class TaskDb {
   absl::Status MultiGet(rocksdb::ColumnFamilyHandle* cf, const std::vector<std::string_view>& keys,
                         std::vector<std::string>* values, std::vector<bool>* found);
   absl::Status Put(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view value);
+  // Writes reads need not see before the commit (KeyValueBytesStore::PutBlind): kept
+  // unindexed, written sorted by key at Commit (or at once by WriteBlind), before the
+  // batch. Writing them ahead of the commit is safe only for keys that a replay rewrites
+  // with the same value (a join window store's position-keyed records).
+  absl::Status PutBlind(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view value);
+  absl::Status WriteBlind();
   absl::Status Delete(rocksdb::ColumnFamilyHandle* cf, std::string_view key);
   std::unique_ptr<StoreIterator> Scan(rocksdb::ColumnFamilyHandle* cf,
                                       std::optional<std::string_view> from,
                                       std::optional<std::string_view> to);
   size_t pending_bytes() const {
-    return const_cast<rocksdb::WriteBatchWithIndex&>(batch_).GetWriteBatch()->GetDataSize();
+    return const_cast<rocksdb::WriteBatchWithIndex&>(batch_).GetWriteBatch()->GetDataSize() +
+           blind_bytes_;
   }
   // Forgets the pending batch (the task failed; its input is processed again).
   void DiscardPending() {
     batch_.Clear();
     restore_batch_.Clear();
     drops_.clear();
+    blind_.clear();
+    blind_bytes_ = 0;
   }
   // At the next Commit, deletes every key of `family` below `end` (one range deletion,
   // after the batch's own writes). The largest `end` asked for wins.
@@ -106,6 +115,12 @@ class TaskDb {
   rocksdb::WriteBatchWithIndex batch_;
   rocksdb::WriteBatch restore_batch_;
   std::map<std::string, std::string, std::less<>> drops_;  // family -> end, for Commit
+  struct BlindWrite {
+    rocksdb::ColumnFamilyHandle* cf;
+    std::string key, value;
+  };
+  std::vector<BlindWrite> blind_;
+  size_t blind_bytes_ = 0;
 };
 
 }  // namespace sluice::internal

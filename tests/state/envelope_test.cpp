@@ -13,9 +13,6 @@
 
 namespace sluice::internal {
 
-bool operator==(const WritePosition& a, const WritePosition& b) {
-  return a.source == b.source && a.offset == b.offset && a.sub == b.sub;
-}
 void PrintTo(const WritePosition& p, std::ostream* os) {
   *os << "{source " << p.source << ", offset " << p.offset << ", sub " << p.sub << "}";
 }

@@ -23,6 +23,7 @@ struct WritePosition {
   uint32_t source = 0;
   int64_t offset = -1;
   uint32_t sub = 0;
+  friend bool operator==(const WritePosition&, const WritePosition&) = default;
 };
 
 // Per key: the last write position per source topic. Usually one entry.
@@ -126,6 +127,13 @@ class KeyValueBytesStore {
   // deletes at the next commit (one range deletion), and reads may still see the keys
   // until then; the default deletes key by key at once.
   virtual absl::Status DropBefore(std::string_view end);
+  // A write that reads of this store need not see before the next commit, because the
+  // caller keeps what it will read elsewhere (a join's in-memory window index): a
+  // persistent store buffers it unindexed and writes it sorted at commit, far cheaper
+  // than Put. The key must not be written otherwise in the same commit interval.
+  // ShowBlindWrites makes the buffered ones visible to reads now. Defaults: Put, no-op.
+  virtual absl::Status PutBlind(std::string_view key, std::string_view value) { return Put(key, value); }
+  virtual absl::Status ShowBlindWrites() { return absl::OkStatus(); }
 };
 
 // The smallest string greater than every string starting with `prefix`, or nullopt if

@@ -19,7 +19,10 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <deque>
+#include <unordered_map>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -82,11 +85,130 @@ class JoinSegments {
   int64_t interval_;
 };
 
-// The stream time both sides of one join share within a task.
+// One side's recent records in memory, so that a join reads its partners with a hash
+// lookup instead of a RocksDB range scan. It holds every record of its window store
+// with a timestamp >= covers_from (records below that are read from RocksDB): at a fresh
+// start that is every record; after a restart, those newer than the stream time the
+// store last recorded. Records expire with the store's retention; past its byte budget
+// the oldest arrivals go and covers_from rises past them.
+// The byte budget of one side's window index in one task. A variable only so that tests
+// can make it small enough to exercise eviction.
+inline std::atomic<size_t> g_window_index_bytes{32u << 20};
+
+class WindowIndex {
+ public:
+  struct Entry {
+    int64_t ts;
+    WritePosition position;
+    std::string value;  // the value's serialized bytes
+  };
+  static constexpr size_t kEntryOverhead = 64;
+
+  int64_t covers_from() const { return covers_from_; }
+  void set_covers_from(int64_t t) { covers_from_ = t; }
+
+  // Adds a record (replacing one of the same timestamp and position). False (and nothing
+  // added) for a record below covers_from.
+  bool Add(std::string_view key, int64_t ts, const WritePosition& position, std::string_view value) {
+    if (ts < covers_from_) return false;
+    auto slot = by_key_.find(key);
+    if (slot == by_key_.end()) slot = by_key_.emplace(std::string(key), std::vector<Entry>()).first;
+    std::vector<Entry>& entries = slot->second;
+    auto it = std::upper_bound(entries.begin(), entries.end(), std::make_pair(ts, position),
+                               [](const std::pair<int64_t, WritePosition>& p, const Entry& e) {
+                                 return Before(p.first, p.second, e.ts, e.position);
+                               });
+    if (it != entries.begin() && std::prev(it)->ts == ts && std::prev(it)->position == position) {
+      bytes_ -= std::prev(it)->value.size();
+      std::prev(it)->value.assign(value);
+      bytes_ += value.size();
+      return true;
+    }
+    entries.insert(it, Entry{ts, position, std::string(value)});
+    arrivals_.push_back(Arrival{std::string(key), ts, position});
+    bytes_ += key.size() + value.size() + kEntryOverhead;
+    return true;
+  }
+
+  // Calls f(entry) for `key`'s records with timestamps in [from, to], in (timestamp,
+  // position) order.
+  template <class F>
+  void Fetch(std::string_view key, int64_t from, int64_t to, F&& f) const {
+    auto it = by_key_.find(key);
+    if (it == by_key_.end()) return;
+    for (const Entry& e : it->second) {
+      if (e.ts > to) break;
+      if (e.ts >= from) f(e);
+    }
+  }
+
+  // Forgets records below `expired` (the store's retention), oldest arrivals first, and
+  // evicts past the byte budget; true if covers_from rose (the caller must then make the
+  // store's buffered writes visible to reads).
+  bool Trim(int64_t expired) {
+    bool rose = false;
+    const size_t budget = g_window_index_bytes.load(std::memory_order_relaxed);
+    while (!arrivals_.empty()) {
+      const Arrival& a = arrivals_.front();
+      if (a.ts >= expired && bytes_ <= budget) break;
+      if (a.ts >= expired && a.ts + 1 > covers_from_) {
+        covers_from_ = a.ts + 1;
+        rose = true;
+      }
+      Remove(a);
+      arrivals_.pop_front();
+    }
+    return rose;
+  }
+
+ private:
+  struct Arrival {
+    std::string key;
+    int64_t ts;
+    WritePosition position;
+  };
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct Eq {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+  };
+
+  static bool Before(int64_t ts, const WritePosition& p, int64_t ts2, const WritePosition& p2) {
+    if (ts != ts2) return ts < ts2;
+    if (p.source != p2.source) return p.source < p2.source;
+    if (p.offset != p2.offset) return p.offset < p2.offset;
+    return p.sub < p2.sub;
+  }
+
+  void Remove(const Arrival& a) {
+    auto it = by_key_.find(a.key);
+    if (it == by_key_.end()) return;
+    std::vector<Entry>& entries = it->second;
+    for (auto e = entries.begin(); e != entries.end(); ++e) {
+      if (e->ts == a.ts && e->position == a.position) {
+        bytes_ -= a.key.size() + e->value.size() + kEntryOverhead;
+        entries.erase(e);
+        break;
+      }
+    }
+    if (entries.empty()) by_key_.erase(it);
+  }
+
+  int64_t covers_from_ = std::numeric_limits<int64_t>::max();
+  std::unordered_map<std::string, std::vector<Entry>, Hash, Eq> by_key_;
+  std::deque<Arrival> arrivals_;
+  size_t bytes_ = 0;
+};
+
+// The stream time both sides of one join share within a task, and their window indexes.
 struct JoinTime {
   int64_t stream_time = std::numeric_limits<int64_t>::min();
   // No outer-store record is older than this; min() when unknown (after a restart).
   int64_t outer_min_time = std::numeric_limits<int64_t>::min();
+  WindowIndex left, right;
 };
 
 // Hands both side nodes of one task the same JoinTime. Captured by both factories;
@@ -141,7 +263,20 @@ class StreamJoinSideNode final : public Input<K, std::conditional_t<kLeft, VL, V
         right_serde_(std::move(vrs)),
         fn_{std::move(joiner)},
         time_(std::move(time)),
-        services_(services) {}
+        services_(services) {
+    // What the window index can answer for: everything of a fresh store; after a
+    // restart, what is newer than the stream time the store last recorded.
+    std::string meta;
+    bool found = false;
+    Check(this_store_.Get(kMetaKey, &meta, &found), this_store_.name(), "reading");
+    StoredValue stored;
+    Index(kLeft).set_covers_from(found && DecodeStored(meta, &stored)
+                                     ? stored.timestamp + 1
+                                     : std::numeric_limits<int64_t>::min());
+  }
+
+  // Sorts after every record key (whose segment's first byte is 0x80 for any real time).
+  static constexpr std::string_view kMetaKey = "\xff\xff\xff\xff\xff\xff\xff\xff\xff";
 
   absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
 
@@ -186,6 +321,19 @@ class StreamJoinSideNode final : public Input<K, std::conditional_t<kLeft, VL, V
         }
       }
       DropExpired();
+    }
+    if (!batch.records.empty()) {
+      JoinTime& time = *time_;
+      // The stream time this store has seen, for the index after a restart.
+      if (time.stream_time != recorded_time_) {
+        recorded_time_ = time.stream_time;
+        EncodeStored("", recorded_time_, PositionSet(), &envelope_);
+        Check(this_store_.Put(kMetaKey, envelope_), this_store_.name(), "writing");
+      }
+      if (Index(kLeft).Trim(time.stream_time - w.retention_ms())) {
+        // Records below the index's new start are read from RocksDB from now on.
+        Check(this_store_.ShowBlindWrites(), this_store_.name(), "writing");
+      }
     }
     out_.Emit(buffer_.View(), true, batch.context);
   }
@@ -241,16 +389,78 @@ class StreamJoinSideNode final : public Input<K, std::conditional_t<kLeft, VL, V
     k += key;
     AppendOrdered64(t, &k);
     AppendPosition(position, &k);
+    std::string_view bytes;
     if constexpr (kLeft) {
-      EncodeStored(ValueBytes(left_serde_, value, offset), t, PositionSet(), &envelope_);
+      bytes = ValueBytes(left_serde_, value, offset);
     } else {
-      EncodeStored(ValueBytes(right_serde_, value, offset), t, PositionSet(), &envelope_);
+      bytes = ValueBytes(right_serde_, value, offset);
     }
-    Check(this_store_.Put(k, envelope_), this_store_.name(), "writing");
+    EncodeStored(bytes, t, PositionSet(), &envelope_);
+    // A record the index holds is read from there: RocksDB may learn of it at commit.
+    if (Index(kLeft).Add(key, t, position, bytes)) {
+      Check(this_store_.PutBlind(k, envelope_), this_store_.name(), "writing");
+    } else {
+      Check(this_store_.Put(k, envelope_), this_store_.name(), "writing");
+    }
   }
 
-  // Joins with the other side's records of `key` in [from, to]; true if any matched.
+  WindowIndex& Index(bool left) { return left ? time_->left : time_->right; }
+
+  // Joins with the other side's records of `key` in [from, to]: those below the other
+  // side's index start from RocksDB, the rest from the index. True if any matched.
   bool JoinWithOther(const Record<K, VThis>& r, const std::string& key, int64_t from, int64_t to) {
+    const WindowIndex& index = Index(!kLeft);
+    bool matched = false;
+    if (from < index.covers_from()) {
+      matched = ScanOther(r, key, from, std::min(to, index.covers_from() - 1));
+    }
+    if (to >= index.covers_from()) {
+      index.Fetch(key, std::max(from, index.covers_from()), to, [&](const WindowIndex::Entry& e) {
+        typename std::remove_cvref_t<decltype(OtherSerde())>::Type other{};
+        if (!OtherSerde().Deserialize(e.value, other).ok()) {
+          throw TaskFailure(absl::DataLossError(Cat("stream-stream join '", spec_.name,
+                                                    "': a buffered record does not decode")));
+        }
+        matched = true;
+        Matched(r, key, std::move(other), e.ts, e.position);
+      });
+    }
+    FlushOuterDeletes();
+    return matched;
+  }
+
+  // One partner: the joined record, and the partner's wait in the outer store ends.
+  void Matched(const Record<K, VThis>& r, const std::string& key, VOther other, int64_t other_t,
+               const WritePosition& other_position) {
+    std::optional<VOut> joined;
+    if constexpr (kLeft) {
+      joined = fn_(r.key, std::optional<VL>(r.value), std::optional<VR>(std::move(other)));
+    } else {
+      joined = fn_(r.key, std::optional<VL>(std::move(other)), std::optional<VR>(r.value));
+    }
+    Emit(r.key, std::move(*joined), std::max(r.timestamp, other_t), r.offset, r.seq, r.headers);
+    if (kOtherWaits && outer_store_ != nullptr) {
+      std::string outer_key;
+      AppendOrdered64(other_t, &outer_key);
+      outer_key.push_back(kLeft ? 'R' : 'L');
+      AppendPosition(other_position, &outer_key);
+      outer_key += key;
+      pending_outer_deletes_.push_back(std::move(outer_key));
+    }
+  }
+
+  void FlushOuterDeletes() {
+    for (const std::string& k : pending_outer_deletes_) {
+      // Most partners were matched before and are gone: read before writing a delete.
+      bool found = false;
+      Check(outer_store_->Get(k, &get_buf_, &found), outer_store_->name(), "reading");
+      if (found) Check(outer_store_->Delete(k), outer_store_->name(), "deleting from");
+    }
+    pending_outer_deletes_.clear();
+  }
+
+  // The other side's records of `key` in [from, to] from its window store.
+  bool ScanOther(const Record<K, VThis>& r, const std::string& key, int64_t from, int64_t to) {
     bool matched = false;
     for (int64_t segment = segments_.Of(from); segment <= segments_.Of(to); ++segment) {
       std::string lo, hi;
@@ -270,32 +480,11 @@ class StreamJoinSideNode final : public Input<K, std::conditional_t<kLeft, VL, V
         if (other_t < from || other_t > to) continue;
         VOther other = Decode(OtherSerde(), (*it)->value(), other_store_.name());
         matched = true;
-        std::optional<VOut> joined;
-        if constexpr (kLeft) {
-          joined = fn_(r.key, std::optional<VL>(r.value), std::optional<VR>(std::move(other)));
-        } else {
-          joined = fn_(r.key, std::optional<VL>(std::move(other)), std::optional<VR>(r.value));
-        }
-        Emit(r.key, std::move(*joined), std::max(r.timestamp, other_t), r.offset, r.seq, r.headers);
-        if (kOtherWaits && outer_store_ != nullptr) {
-          // The partner no longer waits for a nullopt result.
-          std::string outer_key;
-          AppendOrdered64(other_t, &outer_key);
-          outer_key.push_back(kLeft ? 'R' : 'L');
-          outer_key.append(stored_key.substr(8 + key.size() + 8, kPositionBytes));
-          outer_key += key;
-          pending_outer_deletes_.push_back(std::move(outer_key));
-        }
+        Matched(r, key, std::move(other), other_t,
+                ReadPosition(stored_key.substr(8 + key.size() + 8, kPositionBytes)));
       }
       Check((*it)->status(), other_store_.name(), "reading");
     }
-    for (const std::string& k : pending_outer_deletes_) {
-      // Most partners were matched before and are gone: read before writing a delete.
-      bool found = false;
-      Check(outer_store_->Get(k, &get_buf_, &found), outer_store_->name(), "reading");
-      if (found) Check(outer_store_->Delete(k), outer_store_->name(), "deleting from");
-    }
-    pending_outer_deletes_.clear();
     return matched;
   }
 
@@ -426,6 +615,7 @@ class StreamJoinSideNode final : public Input<K, std::conditional_t<kLeft, VL, V
   TaskServices& services_;
   PositionCounter counter_;
   int64_t dropped_below_ = std::numeric_limits<int64_t>::min();
+  int64_t recorded_time_ = std::numeric_limits<int64_t>::min();
   std::string key_buf_, value_buf_, scratch_key_, envelope_, get_buf_;
   std::vector<std::string> pending_outer_deletes_;
   Output<K, VOut> out_;
