@@ -203,7 +203,11 @@ TEST(JoinApp, AStreamStreamJoinFindsPartnersRestoredFromTheChangelogAfterTheStat
       auto view = app->Store<BytesSerde, BytesSerde>("order-payment-this-join-store");
       if (view.ok()) {
         auto all = view->All();
-        if (all.ok()) stored = all->size();
+        if (all.ok()) {
+          // Records only: each task's store also records its stream time under 0xff...
+          stored = 0;
+          for (const auto& kv : *all) stored += static_cast<uint8_t>(kv.key.view()[0]) != 0xff;
+        }
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

@@ -209,6 +209,7 @@ struct JoinTime {
   // No outer-store record is older than this; min() when unknown (after a restart).
   int64_t outer_min_time = std::numeric_limits<int64_t>::min();
   WindowIndex left, right;
+  bool indexes_ready = false;  // set once the stores are restored (the first record)
 };
 
 // Hands both side nodes of one task the same JoinTime. Captured by both factories;
@@ -263,17 +264,7 @@ class StreamJoinSideNode final : public Input<K, std::conditional_t<kLeft, VL, V
         right_serde_(std::move(vrs)),
         fn_{std::move(joiner)},
         time_(std::move(time)),
-        services_(services) {
-    // What the window index can answer for: everything of a fresh store; after a
-    // restart, what is newer than the stream time the store last recorded.
-    std::string meta;
-    bool found = false;
-    Check(this_store_.Get(kMetaKey, &meta, &found), this_store_.name(), "reading");
-    StoredValue stored;
-    Index(kLeft).set_covers_from(found && DecodeStored(meta, &stored)
-                                     ? stored.timestamp + 1
-                                     : std::numeric_limits<int64_t>::min());
-  }
+        services_(services) {}
 
   // Sorts after every record key (whose segment's first byte is 0x80 for any real time).
   static constexpr std::string_view kMetaKey = "\xff\xff\xff\xff\xff\xff\xff\xff\xff";
@@ -286,6 +277,12 @@ class StreamJoinSideNode final : public Input<K, std::conditional_t<kLeft, VL, V
     // From this side: the other side's records in [t - before, t + after].
     const int64_t before = kLeft ? w.before_ms() : w.after_ms();
     const int64_t after = kLeft ? w.after_ms() : w.before_ms();
+    if (!time_->indexes_ready) {
+      // Not in the constructor: the stores are restored after the nodes are built.
+      StartIndex(this_store_, Index(kLeft));
+      StartIndex(other_store_, Index(!kLeft));
+      time_->indexes_ready = true;
+    }
     for (Record<K, VThis>* r : batch.records) {
       if constexpr (IsOptional<K>::value) {
         if (!r->key) continue;
@@ -405,6 +402,17 @@ class StreamJoinSideNode final : public Input<K, std::conditional_t<kLeft, VL, V
   }
 
   WindowIndex& Index(bool left) { return left ? time_->left : time_->right; }
+
+  // What a window index can answer for: everything of a fresh store; after a restart,
+  // what is newer than the stream time the store last recorded.
+  void StartIndex(KeyValueBytesStore& store, WindowIndex& index) {
+    std::string meta;
+    bool found = false;
+    Check(store.Get(kMetaKey, &meta, &found), store.name(), "reading");
+    StoredValue stored;
+    index.set_covers_from(found && DecodeStored(meta, &stored) ? stored.timestamp + 1
+                                                              : std::numeric_limits<int64_t>::min());
+  }
 
   // Joins with the other side's records of `key` in [from, to]: those below the other
   // side's index start from RocksDB, the rest from the index. True if any matched.
