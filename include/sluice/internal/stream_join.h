@@ -22,7 +22,6 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
-#include <unordered_map>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -34,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "sluice/internal/join.h"
 #include "sluice/internal/node.h"
 #include "sluice/internal/stateful.h"
@@ -167,15 +167,6 @@ class WindowIndex {
     int64_t ts;
     WritePosition position;
   };
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  struct Eq {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-  };
-
   static bool Before(int64_t ts, const WritePosition& p, int64_t ts2, const WritePosition& p2) {
     if (ts != ts2) return ts < ts2;
     if (p.source != p2.source) return p.source < p2.source;
@@ -198,7 +189,7 @@ class WindowIndex {
   }
 
   int64_t covers_from_ = std::numeric_limits<int64_t>::max();
-  std::unordered_map<std::string, std::vector<Entry>, Hash, Eq> by_key_;
+  absl::flat_hash_map<std::string, std::vector<Entry>, StringHash, StringEq> by_key_;
   std::deque<Arrival> arrivals_;
   size_t bytes_ = 0;
 };
