@@ -27,6 +27,7 @@
 #include "sluice/materialized.h"
 #include "sluice/named.h"
 #include "sluice/serde.h"
+#include "sluice/windows.h"
 
 namespace sluice {
 
@@ -36,6 +37,10 @@ template <class K, class V>
 class KGroupedTable;
 template <class K, class VA>
 class CogroupedKStream;
+template <class K, class V>
+class TimeWindowedKStream;
+template <class K, class V>
+class SessionWindowedKStream;
 
 template <class K, class V>
 class KTable {
@@ -596,6 +601,19 @@ class KGroupedStream {
     return CogroupedKStream<K, VA>(graph_).template Add<V>(*this, std::move(aggregator));
   }
 
+  // Aggregates per window: fixed time windows (tumbling or hopping) and sliding windows
+  // give a TimeWindowedKStream, session windows a SessionWindowedKStream
+  // (include/sluice/windowed_kstream.h).
+  TimeWindowedKStream<K, V> WindowedBy(const TimeWindows& windows) const {
+    return TimeWindowedKStream<K, V>(*this, windows);
+  }
+  TimeWindowedKStream<K, V> WindowedBy(const SlidingWindows& windows) const {
+    return TimeWindowedKStream<K, V>(*this, windows);
+  }
+  SessionWindowedKStream<K, V> WindowedBy(const SessionWindows& windows) const {
+    return SessionWindowedKStream<K, V>(*this, windows);
+  }
+
   // For the DSL's own use. `repartition(base)` inserts the repartition topic
   // `<base>-repartition` and returns the node that reads it back; empty when the key
   // did not change.
@@ -615,8 +633,7 @@ class KGroupedStream {
     const std::string store = materialized.name()
                                   ? *materialized.name()
                                   : graph_->NextName(internal::Cat(prefix, "STATE-STORE-"));
-    int parent = node_;
-    if (repartition_) parent = repartition_(name_.value_or(store));
+    const int parent = AggregationParent(store);
     graph_->AddStore(materialized.Spec(store));
     internal::GraphNode node;
     node.name = named.name() && !named.name()->empty() ? *named.name() : graph_->NextName(prefix);
@@ -633,8 +650,18 @@ class KGroupedStream {
                                                       materialized.value_serde()));
   }
 
+  // The node an aggregation with store `store` reads: this one, or the repartition
+  // topic's source after a key change.
+  int AggregationParent(const std::string& store) const {
+    return repartition_ ? repartition_(name_.value_or(store)) : node_;
+  }
+
   template <class, class>
   friend class CogroupedKStream;
+  template <class, class>
+  friend class TimeWindowedKStream;
+  template <class, class>
+  friend class SessionWindowedKStream;
 
   std::shared_ptr<internal::GraphBuilder> graph_;
   int node_;
@@ -842,3 +869,5 @@ class CogroupedKStream {
 };
 
 }  // namespace sluice
+
+#include "sluice/windowed_kstream.h"  // TimeWindowedKStream, SessionWindowedKStream

@@ -10,6 +10,8 @@
 // `<application.id>-<store>-changelog`, and cached (see cache.max.bytes.buffering).
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -50,10 +52,16 @@ class Materialized {
   }
   Materialized WithCachingDisabled() const { return Copy([](Materialized& m) { m.caching_ = false; }); }
   Materialized WithCachingEnabled() const { return Copy([](Materialized& m) { m.caching_ = true; }); }
+  // Windowed stores: how long windows are kept (at least the window size plus grace,
+  // which is the default). Interactive queries see windows this far back.
+  Materialized WithRetention(std::chrono::milliseconds retention) const {
+    return Copy([&](Materialized& m) { m.retention_ms_ = retention.count(); });
+  }
 
   const KS& key_serde() const { return key_serde_; }
   const VS& value_serde() const { return value_serde_; }
   const std::optional<std::string>& name() const { return name_; }
+  const std::optional<int64_t>& retention_ms() const { return retention_ms_; }
 
   // The store this asks for, under `name` (the given one or a generated one).
   internal::StoreSpec Spec(std::string name) const {
@@ -81,6 +89,7 @@ class Materialized {
   bool logging_ = true;
   bool caching_ = true;
   std::map<std::string, std::string> changelog_configs_;
+  std::optional<int64_t> retention_ms_;
 };
 
 // How a grouped stream is repartitioned when its key changed: the serdes of the

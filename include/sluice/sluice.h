@@ -24,3 +24,5 @@
 #include "sluice/streams_builder.h"
 #include "sluice/topic_writer.h"
 #include "sluice/topology.h"
+#include "sluice/windowed_kstream.h"
+#include "sluice/windows.h"

@@ -180,16 +180,28 @@ class PositionCounter {
   uint32_t sub_ = 0;
 };
 
+// How a table's store keys map to the table's keys: a key-value store holds the key's
+// bytes; a window store adds the window (internal/window_store.h). Decode returns nullopt
+// for a store key that is no table row (a window store's stream-time record).
+template <Serde KS>
+struct PlainKeys {
+  using Key = typename KS::Type;
+  template <class Store>
+  std::optional<Key> Decode(Store& store, std::string_view bytes) const {
+    return store.DecodeKey(bytes);
+  }
+};
+
 // The part of a table-writing node that emits Change<V> records: per write without a
 // cache, on the cache's flushes with one.
-template <Serde KS, Serde VS>
+template <Serde KS, Serde VS, class Keys = PlainKeys<KS>>
 class ChangeEmitter : public CacheFlushListener {
  public:
-  using K = typename KS::Type;
+  using K = typename Keys::Key;
   using V = typename VS::Type;
 
-  ChangeEmitter(TypedStore<KS, VS>& store, int32_t partition)
-      : store_(store), caching_(store.bytes().caching()) {
+  ChangeEmitter(TypedStore<KS, VS>& store, int32_t partition, Keys keys = {})
+      : store_(store), keys_(std::move(keys)), caching_(store.bytes().caching()) {
     flush_context_.task_partition = partition;
     flush_context_.partition = partition;
     store.bytes().SetFlushListener(this);
@@ -226,11 +238,13 @@ class ChangeEmitter : public CacheFlushListener {
   // CacheFlushListener: an entry left the cache (commit or eviction).
   void OnFlush(std::string_view key, std::optional<std::string_view> envelope,
                std::optional<std::string_view> old_envelope) override {
+    std::optional<K> table_key = keys_.Decode(store_, key);
+    if (!table_key) return;
     int64_t timestamp = 0;
     std::optional<V> value = Decode(envelope, &timestamp);
     int64_t ignored = 0;
     std::optional<V> old = Decode(old_envelope, &ignored);
-    Add(store_.DecodeKey(key), std::move(value), std::move(old), timestamp, -1, 0);
+    Add(*table_key, std::move(value), std::move(old), timestamp, -1, 0);
   }
 
  private:
@@ -245,10 +259,8 @@ class ChangeEmitter : public CacheFlushListener {
     return store_.DecodeValue(stored.value);
   }
 
- public:
-
- private:
   TypedStore<KS, VS>& store_;
+  Keys keys_;
   bool caching_;
   Output<K, Change<V>> out_;
   RecordBuffer<K, Change<V>> buffer_;

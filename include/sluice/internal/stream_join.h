@@ -38,20 +38,11 @@
 #include "sluice/internal/node.h"
 #include "sluice/internal/stateful.h"
 #include "sluice/internal/stateless.h"
+#include "sluice/internal/window_store.h"
 #include "sluice/join_windows.h"
 
 namespace sluice::internal {
 
-// Big-endian, with the sign bit flipped so that negative numbers sort first.
-inline void AppendOrdered64(int64_t v, std::string* out) {
-  const uint64_t u = static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);
-  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((u >> (8 * i)) & 0xff));
-}
-inline int64_t ReadOrdered64(std::string_view in) {
-  uint64_t u = 0;
-  for (int i = 0; i < 8; ++i) u = (u << 8) | static_cast<uint8_t>(in[i]);
-  return static_cast<int64_t>(u ^ (uint64_t{1} << 63));
-}
 inline void AppendBig32(uint32_t v, std::string* out) {
   for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
@@ -70,20 +61,6 @@ inline void AppendPosition(const WritePosition& p, std::string* out) {
 inline WritePosition ReadPosition(std::string_view in) {
   return WritePosition{ReadBig32(in), ReadOrdered64(in.substr(4)), ReadBig32(in.substr(12))};
 }
-
-// The segments of a join window store: Kafka Streams' interval, max(retention / 2, 60 s).
-class JoinSegments {
- public:
-  explicit JoinSegments(int64_t retention_ms)
-      : interval_(std::max<int64_t>(retention_ms / 2, 60000)) {}
-  int64_t Of(int64_t timestamp) const {
-    return timestamp >= 0 ? timestamp / interval_ : -((-timestamp + interval_ - 1) / interval_);
-  }
-  int64_t interval() const { return interval_; }
-
- private:
-  int64_t interval_;
-};
 
 // One side's recent records in memory, so that a join reads its partners with a hash
 // lookup instead of a RocksDB range scan. It holds every record of its window store
@@ -257,8 +234,7 @@ class StreamJoinSideNode final : public Input<K, std::conditional_t<kLeft, VL, V
         time_(std::move(time)),
         services_(services) {}
 
-  // Sorts after every record key (whose segment's first byte is 0x80 for any real time).
-  static constexpr std::string_view kMetaKey = "\xff\xff\xff\xff\xff\xff\xff\xff\xff";
+  static constexpr std::string_view kMetaKey = kStreamTimeKey;
 
   absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
 
@@ -602,7 +578,7 @@ class StreamJoinSideNode final : public Input<K, std::conditional_t<kLeft, VL, V
   }
 
   StreamJoinSpec spec_;
-  JoinSegments segments_;
+  Segments segments_;
   KeyValueBytesStore& this_store_;
   KeyValueBytesStore& other_store_;
   KeyValueBytesStore* outer_store_;

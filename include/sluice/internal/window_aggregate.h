@@ -1,0 +1,620 @@
+// Windowed aggregations of a grouped stream (docs/time.md): count / reduce / aggregate
+// over time windows (tumbling, hopping), sliding windows and session windows. Each
+// writes its windows into a window or session store (internal/window_store.h) and emits
+// the updates as Change<VA> records keyed by Windowed<K>: per update without a cache, on
+// the cache's flushes with one.
+//
+// Stream time is per aggregation, as in Kafka Streams (observedStreamTime): the largest
+// timestamp it has seen. A window closes when stream time passes its end by the grace
+// period; a record for a closed window is dropped and counted (TaskServices::RecordLate).
+// The stream time is written to the store at each commit, so a restarted task closes
+// windows where it left off. Segments wholly older than the retention are dropped.
+//
+// Exactness is per window, as for other aggregations (docs/state.md): a window whose
+// positions already cover a record's position is not updated by it again.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sluice/internal/node.h"
+#include "sluice/internal/stateful.h"
+#include "sluice/internal/str.h"
+#include "sluice/internal/window_store.h"
+#include "sluice/windows.h"
+
+namespace sluice::internal {
+
+// Store keys of a window store as Windowed<K>: [segment][key][start]; the window ends
+// `size_ms` after its start.
+template <Serde KS>
+struct WindowKeys {
+  using Key = Windowed<typename KS::Type>;
+  int64_t size_ms = 0;
+  template <class Store>
+  std::optional<Key> Decode(Store& store, std::string_view bytes) const {
+    if (bytes == kStreamTimeKey || bytes.size() < 16) return std::nullopt;
+    const int64_t start = ReadOrdered64(bytes.substr(bytes.size() - 8));
+    return Key{store.DecodeKey(bytes.substr(8, bytes.size() - 16)), Window{start, start + size_ms}};
+  }
+};
+
+// Store keys of a session store as Windowed<K>: [segment][key][end][start].
+template <Serde KS>
+struct SessionKeys {
+  using Key = Windowed<typename KS::Type>;
+  template <class Store>
+  std::optional<Key> Decode(Store& store, std::string_view bytes) const {
+    if (bytes == kStreamTimeKey || bytes.size() < 24) return std::nullopt;
+    const int64_t end = ReadOrdered64(bytes.substr(bytes.size() - 16));
+    const int64_t start = ReadOrdered64(bytes.substr(bytes.size() - 8));
+    return Key{store.DecodeKey(bytes.substr(8, bytes.size() - 24)), Window{start, end}};
+  }
+};
+
+// A windowed aggregation's stream time, recorded in its store, and the retention of the
+// store's segments.
+class WindowClock {
+ public:
+  WindowClock(KeyValueBytesStore& store, int64_t retention_ms)
+      : store_(store), segments_(retention_ms), retention_ms_(retention_ms) {}
+
+  const Segments& segments() const { return segments_; }
+  // The stream time after seeing `timestamp`.
+  int64_t Observe(int64_t timestamp) {
+    if (!loaded_) {
+      // Not in the constructor: the store is restored after the nodes are built.
+      loaded_ = true;
+      now_ = recorded_ = ReadStreamTime(store_).value_or(kNone);
+    }
+    now_ = std::max(now_, timestamp);
+    return now_;
+  }
+  int64_t now() const { return now_; }
+
+  // Drops the segments whose windows are all older than the retention (rarely: once per
+  // segment interval of stream time).
+  void DropExpired() {
+    if (now_ == kNone) return;
+    const int64_t segment = segments_.Of(now_ - retention_ms_);
+    if (segment <= dropped_) return;
+    dropped_ = segment;
+    std::string end;
+    AppendOrdered64(segment, &end);
+    if (absl::Status s = store_.DropBefore(end); !s.ok()) {
+      throw TaskFailure(absl::Status(s.code(), Cat("dropping expired windows of state store '",
+                                                   store_.name(), "': ", s.message())));
+    }
+  }
+
+  // At commit: writes the stream time down if it moved.
+  void Record() {
+    if (!loaded_ || now_ == recorded_) return;
+    WriteStreamTime(store_, now_);
+    recorded_ = now_;
+  }
+
+ private:
+  static constexpr int64_t kNone = std::numeric_limits<int64_t>::min();
+  KeyValueBytesStore& store_;
+  Segments segments_;
+  int64_t retention_ms_;
+  bool loaded_ = false;
+  int64_t now_ = kNone;
+  int64_t recorded_ = kNone;
+  int64_t dropped_ = std::numeric_limits<int64_t>::min();
+};
+
+// What a windowed aggregation node is told at build time.
+struct WindowAggregateSpec {
+  std::string name;    // the processor's name, for logs
+  std::string store;
+  int64_t retention_ms = 0;
+};
+
+// The parts every windowed aggregation node shares: typed store, emitter, clock, and the
+// write of one window.
+template <Serde KS, Serde VAS, class Keys>
+class WindowedAggregation {
+ public:
+  using K = typename KS::Type;
+  using VA = typename VAS::Type;
+  using WK = Windowed<K>;
+
+  WindowedAggregation(const WindowAggregateSpec& spec, KS ks, VAS vas, Keys keys,
+                      TaskServices& services)
+      : spec_(spec), services_(services),
+        store_(RequireStore(services, spec.store), std::move(ks), std::move(vas)),
+        emitter_(store_, services.partition(), std::move(keys)),
+        clock_(store_.bytes(), spec.retention_ms) {}
+
+  TypedStore<KS, VAS>& store() { return store_; }
+  ChangeEmitter<KS, VAS, Keys>& emitter() { return emitter_; }
+  WindowClock& clock() { return clock_; }
+
+  // The current record's key bytes (valid until the next record).
+  std::string_view KeyBytes(const K& key, int64_t offset) {
+    key_bytes_.assign(store_.KeyBytes(key, offset));
+    return key_bytes_;
+  }
+
+  // Reads the window under `store_key`; nullopt if absent.
+  struct Current {
+    VA value;
+    int64_t timestamp = 0;
+    PositionSet positions;
+  };
+  std::optional<Current> Read(std::string_view store_key) {
+    if (!store_.Lookup(store_key, &stored_)) return std::nullopt;
+    return Current{store_.DecodeValue(stored_.value), stored_.timestamp, std::move(stored_.positions)};
+  }
+
+  // Decodes a window's envelope as the store returned it.
+  Current Decode(std::string_view envelope) {
+    StoredValue stored;
+    if (!DecodeStored(envelope, &stored)) {
+      throw TaskFailure(absl::DataLossError(
+          Cat("state store '", spec_.store, "': a stored window has a malformed envelope")));
+    }
+    return Current{store_.DecodeValue(stored.value), stored.timestamp, std::move(stored.positions)};
+  }
+
+  // Writes `next` to a window and emits the change (unless the cache will).
+  void Write(std::string_view store_key, const WK& window, VA next, std::optional<VA> old,
+             int64_t timestamp, const PositionSet& positions, int64_t offset, uint32_t seq) {
+    store_.Put(store_key, next, timestamp, positions, offset);
+    if (!emitter_.caching()) {
+      emitter_.Add(window, std::optional<VA>(std::move(next)), std::move(old), timestamp, offset, seq);
+    }
+  }
+
+  // Removes a window and emits its deletion (unless the cache will).
+  void Remove(std::string_view store_key, const WK& window, std::optional<VA> old,
+              int64_t timestamp, int64_t offset, uint32_t seq) {
+    store_.Delete(store_key);
+    if (!emitter_.caching()) emitter_.Add(window, std::nullopt, std::move(old), timestamp, offset, seq);
+  }
+
+  // A replayed record already in this window: emit the window as it is (unless the cache
+  // will), since the first emission may have been lost.
+  void Replayed(const WK& window, const Current& current, int64_t offset, uint32_t seq) {
+    if (!emitter_.caching()) {
+      emitter_.Add(window, current.value, current.value, current.timestamp, offset, seq);
+    }
+  }
+
+  void Late(const BatchContext& context, int64_t offset, int64_t timestamp, std::string_view why) {
+    services_.RecordLate(context, offset, timestamp,
+                         Cat("windowed aggregation '", spec_.name, "' (store '", spec_.store,
+                             "'): ", why, "; stream time ", clock_.now()));
+  }
+
+  void FlushCache() {
+    clock_.Record();
+    emitter_.FlushStore();
+  }
+
+ private:
+  const WindowAggregateSpec spec_;
+  TaskServices& services_;
+  TypedStore<KS, VAS> store_;
+  ChangeEmitter<KS, VAS, Keys> emitter_;
+  WindowClock clock_;
+  std::string key_bytes_;
+  StoredValue stored_;
+};
+
+// Skips null keys and values, as Kafka Streams' aggregations do.
+template <class K, class V>
+bool HasNullKeyOrValue(const Record<K, V>& r) {
+  if constexpr (IsOptional<K>::value) {
+    if (!r.key) return true;
+  }
+  if constexpr (IsOptional<V>::value) {
+    if (!r.value) return true;
+  }
+  return false;
+}
+
+// Time windows (tumbling, hopping): a record at t updates every window
+// [start, start + size) with start a multiple of the advance and start <= t < start + size.
+// `Apply(key, value, optional<VA> current) -> VA`, as for KGroupedStream aggregations.
+template <class V, Serde KS, Serde VAS, class Apply>
+class TimeWindowAggregateNode final : public Input<typename KS::Type, V> {
+ public:
+  using K = typename KS::Type;
+  using VA = typename VAS::Type;
+
+  TimeWindowAggregateNode(const WindowAggregateSpec& spec, const TimeWindows& windows, KS ks,
+                          VAS vas, Apply apply, TaskServices& services)
+      : windows_(windows),
+        agg_(spec, std::move(ks), std::move(vas), WindowKeys<KS>{windows.size_ms()}, services),
+        apply_(std::move(apply)) {}
+
+  absl::Status AddChild(NodeInstance* child) override { return agg_.emitter().out().Wire(child); }
+
+  void Process(const Batch<K, V>& batch) override {
+    agg_.emitter().Begin();
+    const int64_t size = windows_.size_ms();
+    const int64_t advance = windows_.advance_ms();
+    for (Record<K, V>* r : batch.records) {
+      if (HasNullKeyOrValue(*r)) continue;
+      const int64_t t = r->timestamp;
+      const int64_t close = agg_.clock().Observe(t) - windows_.grace_ms();
+      if (t < 0) {
+        agg_.Late(*batch.context, r->offset, t, "a negative timestamp falls into no window");
+        continue;
+      }
+      const WritePosition position = counter_.Next(*batch.context, r->offset);
+      std::string_view key = agg_.KeyBytes(r->key, r->offset);
+      bool late = false;
+      // The windows holding t: starts from the first multiple of the advance above t - size.
+      for (int64_t start = std::max<int64_t>(0, t - size + advance) / advance * advance; start <= t;
+           start += advance) {
+        if (start + size <= close) {
+          late = true;
+          continue;
+        }
+        WindowStoreKey(agg_.clock().segments(), key, start, &store_key_);
+        const Windowed<K> window{r->key, Window{start, start + size}};
+        std::optional<typename Agg::Current> current = agg_.Read(store_key_);
+        PositionSet positions;
+        int64_t timestamp = t;
+        std::optional<VA> old;
+        if (current) {
+          if (current->positions.Covers(position)) {
+            agg_.Replayed(window, *current, r->offset, r->seq);
+            continue;
+          }
+          timestamp = std::max(t, current->timestamp);
+          positions = std::move(current->positions);
+          old = std::move(current->value);
+        }
+        VA next = apply_(std::as_const(r->key), std::as_const(r->value), std::as_const(old));
+        positions.Advance(position);
+        agg_.Write(store_key_, window, std::move(next), std::move(old), timestamp, positions,
+                   r->offset, r->seq);
+      }
+      if (late) {
+        agg_.Late(*batch.context, r->offset, t,
+                  Cat("a window of size ", size, " ms closed (grace ", windows_.grace_ms(), " ms)"));
+      }
+    }
+    agg_.clock().DropExpired();
+    agg_.emitter().End(batch.context);
+  }
+
+  void FlushCache() override { agg_.FlushCache(); }
+  void Reset() override { counter_.Reset(); }
+
+ private:
+  using Agg = WindowedAggregation<KS, VAS, WindowKeys<KS>>;
+  TimeWindows windows_;
+  Agg agg_;
+  Apply apply_;
+  PositionCounter counter_;
+  std::string store_key_;
+};
+
+// Adds to `into` every position of `from` it does not cover (the positions of merged
+// windows).
+inline void MergePositions(PositionSet& into, const PositionSet& from) {
+  for (const WritePosition& p : from.entries()) {
+    if (!into.Covers(p)) into.Advance(p);
+  }
+}
+
+// Sliding windows (KIP-450): windows [start, start + d], both ends included, created at
+// record boundaries: each record's left window [t - d, t], and its right window
+// [t + 1, t + 1 + d] once a later record falls into it. Each window holds the aggregate
+// of exactly the records within it, built incrementally, and its timestamp is the
+// largest record timestamp in it. The algorithm is Kafka Streams' (forward iteration):
+// a record reads the key's windows starting in [t - 2d, t + 1], updates those holding t,
+// and creates its own left and right windows and the previous record's right window
+// from the aggregates it found. Records before d (whose left window would start below 0)
+// share the window [0, d].
+template <class V, Serde KS, Serde VAS, class Apply>
+class SlidingWindowAggregateNode final : public Input<typename KS::Type, V> {
+ public:
+  using K = typename KS::Type;
+  using VA = typename VAS::Type;
+
+  SlidingWindowAggregateNode(const WindowAggregateSpec& spec, const SlidingWindows& windows,
+                             KS ks, VAS vas, Apply apply, TaskServices& services)
+      : d_(windows.time_difference_ms()), grace_(windows.grace_ms()),
+        agg_(spec, std::move(ks), std::move(vas), WindowKeys<KS>{windows.time_difference_ms()},
+             services),
+        apply_(std::move(apply)) {}
+
+  absl::Status AddChild(NodeInstance* child) override { return agg_.emitter().out().Wire(child); }
+
+  void Process(const Batch<K, V>& batch) override {
+    agg_.emitter().Begin();
+    for (Record<K, V>* r : batch.records) {
+      if (HasNullKeyOrValue(*r)) continue;
+      const int64_t t = r->timestamp;
+      close_ = agg_.clock().Observe(t) - grace_;
+      if (t < 0) {
+        agg_.Late(*batch.context, r->offset, t, "a negative timestamp falls into no window");
+        continue;
+      }
+      if (t + 1 + d_ <= close_) {
+        agg_.Late(*batch.context, r->offset, t,
+                  Cat("its windows closed (time difference ", d_, " ms, grace ", grace_, " ms)"));
+        continue;
+      }
+      record_ = r;
+      position_ = counter_.Next(*batch.context, r->offset);
+      key_ = agg_.KeyBytes(r->key, r->offset);
+      dropped_ = false;
+      Fetch(std::max<int64_t>(0, t - 2 * d_), t + 1);
+      if (t < d_) {
+        ProcessEarly(t);
+      } else {
+        ProcessInOrder(t);
+      }
+      if (dropped_) {
+        agg_.Late(*batch.context, r->offset, t,
+                  Cat("some of its windows closed (time difference ", d_, " ms, grace ", grace_, " ms)"));
+      }
+    }
+    record_ = nullptr;
+    agg_.clock().DropExpired();
+    agg_.emitter().End(batch.context);
+  }
+
+  void FlushCache() override { agg_.FlushCache(); }
+  void Reset() override { counter_.Reset(); }
+
+ private:
+  using Agg = WindowedAggregation<KS, VAS, WindowKeys<KS>>;
+  using Current = typename Agg::Current;
+  struct Found {
+    int64_t start;
+    Current current;
+  };
+
+  // The key's windows starting in [from, to], by start.
+  void Fetch(int64_t from, int64_t to) {
+    found_.clear();
+    ScanTimeRange(agg_.store().bytes(), agg_.clock().segments(), key_, from, to, 0,
+                  [&](std::string_view store_key, std::string_view envelope) {
+                    found_.push_back(Found{ReadOrdered64(store_key.substr(store_key.size() - 8)),
+                                           agg_.Decode(envelope)});
+                  });
+  }
+  bool Exists(int64_t start) const {
+    return std::any_of(found_.begin(), found_.end(), [&](const Found& f) { return f.start == start; });
+  }
+
+  void ProcessInOrder(int64_t t) {
+    const Current* left_agg = nullptr;
+    const Current* right_agg = nullptr;
+    bool left_exists = false;
+    bool right_exists = false;
+    std::optional<int64_t> previous;  // the timestamp of the key's record before t
+    for (const Found& w : found_) {
+      const int64_t end = w.start + d_;
+      if (end < t) {
+        left_agg = &w.current;
+        previous = w.current.timestamp;
+      } else if (end == t) {
+        left_exists = true;
+        if (w.current.timestamp < t) previous = w.current.timestamp;
+        Update(w.start, &w.current, false);
+      } else if (w.start <= t) {
+        right_agg = &w.current;  // before this record: its right window excludes it
+        Update(w.start, &w.current, false);
+      } else if (w.start == t + 1) {
+        right_exists = true;
+      } else {
+        Unexpected(w.start, t);
+      }
+    }
+    if (previous && !Exists(*previous + 1) && *previous + 1 + d_ >= t) {
+      // The previous record's right window, which holds only this record so far.
+      Update(*previous + 1, nullptr, false);
+      if (*previous + 1 == t - d_) left_exists = true;
+    }
+    if (!left_exists) {
+      // The left window holds the records in [t - d, t): those of the last window ending
+      // before t, if the previous record is within d.
+      const bool has_records = previous && t - d_ <= *previous;
+      Update(t - d_, has_records ? left_agg : nullptr, true);
+    }
+    if (!right_exists && right_agg != nullptr && right_agg->timestamp > t) CreateRight(t, *right_agg);
+  }
+
+  // A record before d: its left window would start below 0, so [0, d] holds it.
+  void ProcessEarly(int64_t t) {
+    const Current* combined = nullptr;
+    const Current* right_agg = nullptr;
+    bool right_exists = false;
+    std::optional<int64_t> previous;
+    for (const Found& w : found_) {
+      if (w.start == 0) {
+        combined = &w.current;
+        if (w.current.timestamp < t) previous = w.current.timestamp;
+      } else if (w.start <= t) {
+        right_agg = &w.current;
+        Update(w.start, &w.current, false);
+      } else if (w.start == t + 1) {
+        right_exists = true;
+      } else {
+        Unexpected(w.start, t);
+      }
+    }
+    // With no window starting in (0, t], [0, d] holds only records after t, if its
+    // timestamp says there are any.
+    if (right_agg == nullptr && combined != nullptr && combined->timestamp > t) right_agg = combined;
+    if (!right_exists && right_agg != nullptr && right_agg->timestamp > t) CreateRight(t, *right_agg);
+    if (previous && !Exists(*previous + 1)) Update(*previous + 1, nullptr, false);
+    Update(0, combined, false);
+  }
+
+  // Adds the record to the window at `start`, whose aggregate so far is `base` (null:
+  // a new, empty window). `fresh`: a new window built from another's aggregate.
+  void Update(int64_t start, const Current* base, bool fresh) {
+    const Record<K, V>& r = *record_;
+    const int64_t end = start + d_;
+    if (end < close_) {
+      dropped_ = true;
+      return;
+    }
+    WindowStoreKey(agg_.clock().segments(), key_, start, &store_key_);
+    const Windowed<K> window{r.key, Window{start, end}};
+    if (base != nullptr && !fresh && base->positions.Covers(position_)) {
+      agg_.Replayed(window, *base, r.offset, r.seq);
+      return;
+    }
+    std::optional<VA> current;
+    PositionSet positions;
+    int64_t timestamp = r.timestamp;
+    if (base != nullptr) {
+      current = base->value;
+      positions = base->positions;
+      timestamp = std::max(timestamp, base->timestamp);
+    }
+    VA next = apply_(std::as_const(r.key), std::as_const(r.value), std::as_const(current));
+    positions.Advance(position_);
+    agg_.Write(store_key_, window, std::move(next), fresh ? std::nullopt : std::move(current),
+               timestamp, positions, r.offset, r.seq);
+  }
+
+  // The record's right window [t + 1, t + 1 + d]: the records after t within d, which
+  // `right` (a window holding t and them) aggregated before this record.
+  void CreateRight(int64_t t, const Current& right) {
+    const Record<K, V>& r = *record_;
+    WindowStoreKey(agg_.clock().segments(), key_, t + 1, &store_key_);
+    agg_.Write(store_key_, Windowed<K>{r.key, Window{t + 1, t + 1 + d_}}, right.value, std::nullopt,
+               right.timestamp, right.positions, r.offset, r.seq);
+  }
+
+  [[noreturn]] void Unexpected(int64_t start, int64_t t) {
+    throw TaskFailure(absl::DataLossError(
+        Cat("sliding windows: state store '", agg_.store().name(), "' holds a window starting at ",
+            start, ", which cannot exist beside a record at ", t, " (time difference ", d_, " ms)")));
+  }
+
+  int64_t d_;
+  int64_t grace_;
+  Agg agg_;
+  Apply apply_;
+  PositionCounter counter_;
+  // The record being processed.
+  const Record<K, V>* record_ = nullptr;
+  WritePosition position_;
+  std::string key_;
+  int64_t close_ = 0;
+  bool dropped_ = false;
+  std::vector<Found> found_;
+  std::string store_key_;
+};
+
+// Session windows: a record at t joins the key's sessions that end at or after t - gap
+// and start at or before t + gap; they merge into one session (the old ones are deleted,
+// and their deletions emitted). `Apply(key, value, optional<VA>)` adds a record,
+// `Merge(key, a, b)` merges two sessions' aggregates, and `initial()` is where merging
+// starts (nullopt for reduce: the first session's aggregate).
+template <class V, Serde KS, Serde VAS, class Apply, class Merge, class Initial>
+class SessionWindowAggregateNode final : public Input<typename KS::Type, V> {
+ public:
+  using K = typename KS::Type;
+  using VA = typename VAS::Type;
+
+  SessionWindowAggregateNode(const WindowAggregateSpec& spec, const SessionWindows& windows,
+                             KS ks, VAS vas, Apply apply, Merge merge, Initial initial,
+                             TaskServices& services)
+      : gap_(windows.inactivity_gap_ms()), grace_(windows.grace_ms()),
+        agg_(spec, std::move(ks), std::move(vas), SessionKeys<KS>{}, services),
+        apply_(std::move(apply)), merge_(std::move(merge)), initial_(std::move(initial)) {}
+
+  absl::Status AddChild(NodeInstance* child) override { return agg_.emitter().out().Wire(child); }
+
+  void Process(const Batch<K, V>& batch) override {
+    agg_.emitter().Begin();
+    for (Record<K, V>* r : batch.records) {
+      if (!HasNullKeyOrValue(*r)) Add(*r, *batch.context);
+    }
+    agg_.clock().DropExpired();
+    agg_.emitter().End(batch.context);
+  }
+
+  void FlushCache() override { agg_.FlushCache(); }
+  void Reset() override { counter_.Reset(); }
+
+ private:
+  using Agg = WindowedAggregation<KS, VAS, SessionKeys<KS>>;
+  using Current = typename Agg::Current;
+  struct Session {
+    Window window;
+    Current current;
+  };
+
+  void Add(const Record<K, V>& r, const BatchContext& context) {
+    const int64_t t = r.timestamp;
+    const int64_t now = agg_.clock().Observe(t);
+    if (t < 0) {
+      agg_.Late(context, r.offset, t, "a negative timestamp falls into no session");
+      return;
+    }
+    const WritePosition position = counter_.Next(context, r.offset);
+    std::string_view key = agg_.KeyBytes(r.key, r.offset);
+    found_.clear();
+    ScanTimeRange(agg_.store().bytes(), agg_.clock().segments(), key, t - gap_, std::max(now, t), 8,
+                  [&](std::string_view store_key, std::string_view envelope) {
+                    const int64_t end = ReadOrdered64(store_key.substr(store_key.size() - 16));
+                    const int64_t start = ReadOrdered64(store_key.substr(store_key.size() - 8));
+                    if (start <= t + gap_) found_.push_back(Session{Window{start, end}, agg_.Decode(envelope)});
+                  });
+    Window merged{t, t};
+    std::optional<VA> aggregate = initial_();
+    PositionSet positions;
+    for (const Session& s : found_) {
+      if (s.current.positions.Covers(position)) {
+        agg_.Replayed(Windowed<K>{r.key, s.window}, s.current, r.offset, r.seq);
+        return;
+      }
+      merged.start_ms = std::min(merged.start_ms, s.window.start_ms);
+      merged.end_ms = std::max(merged.end_ms, s.window.end_ms);
+      aggregate = aggregate ? merge_(std::as_const(r.key), std::as_const(*aggregate), s.current.value)
+                            : s.current.value;
+      MergePositions(positions, s.current.positions);
+    }
+    if (merged.end_ms < now - grace_) {
+      agg_.Late(context, r.offset, t,
+                Cat("its session [", merged.start_ms, ", ", merged.end_ms, "] closed (gap ", gap_,
+                    " ms, grace ", grace_, " ms)"));
+      return;
+    }
+    if (merged != Window{t, t}) {
+      for (Session& s : found_) {
+        SessionStoreKey(agg_.clock().segments(), key, s.window.start_ms, s.window.end_ms, &store_key_);
+        agg_.Remove(store_key_, Windowed<K>{r.key, s.window}, std::move(s.current.value),
+                    s.window.end_ms, r.offset, r.seq);
+      }
+    }
+    VA next = apply_(std::as_const(r.key), std::as_const(r.value), std::as_const(aggregate));
+    positions.Advance(position);
+    SessionStoreKey(agg_.clock().segments(), key, merged.start_ms, merged.end_ms, &store_key_);
+    agg_.Write(store_key_, Windowed<K>{r.key, merged}, std::move(next), std::nullopt, merged.end_ms,
+               positions, r.offset, r.seq);
+  }
+
+  int64_t gap_;
+  int64_t grace_;
+  Agg agg_;
+  Apply apply_;
+  Merge merge_;
+  Initial initial_;
+  PositionCounter counter_;
+  std::vector<Session> found_;
+  std::string store_key_;
+};
+
+}  // namespace sluice::internal

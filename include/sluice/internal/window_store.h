@@ -1,0 +1,135 @@
+// Byte layouts of the stores that hold windows (windowed aggregations, stream-stream
+// joins), their time segments, and the stream time a store records.
+//
+// Keys begin with the segment of a time (8 bytes), so that a store drops expired windows
+// a segment at a time with one range deletion (KeyValueBytesStore::DropBefore), and
+// scans one key's windows of a time range with one range scan per segment:
+//   window store:  [segment of start][key bytes][start]
+//   session store: [segment of end][key bytes][end][start]
+// Times are big-endian with the sign bit flipped, so bytes sort as numbers. A range scan
+// over [segment][key][from..to] can also meet longer keys that start with the same
+// bytes; the scans below keep only keys of the exact length.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "sluice/internal/node.h"
+#include "sluice/internal/state_store.h"
+#include "sluice/internal/str.h"
+
+namespace sluice::internal {
+
+// Big-endian, with the sign bit flipped so that negative numbers sort first.
+inline void AppendOrdered64(int64_t v, std::string* out) {
+  const uint64_t u = static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+}
+inline int64_t ReadOrdered64(std::string_view in) {
+  uint64_t u = 0;
+  for (int i = 0; i < 8; ++i) u = (u << 8) | static_cast<uint8_t>(in[i]);
+  return static_cast<int64_t>(u ^ (uint64_t{1} << 63));
+}
+
+// The time segments of a store that keeps `retention_ms`: Kafka Streams' interval,
+// max(retention / 2, 60 s).
+class Segments {
+ public:
+  explicit Segments(int64_t retention_ms)
+      : interval_(std::max<int64_t>(retention_ms / 2, 60000)) {}
+  int64_t Of(int64_t timestamp) const {
+    return timestamp >= 0 ? timestamp / interval_ : -((-timestamp + interval_ - 1) / interval_);
+  }
+  int64_t interval() const { return interval_; }
+
+ private:
+  int64_t interval_;
+};
+
+// Where a windowed store records the stream time it has seen: sorts after every
+// segmented key (whose first byte is 0x80 for any real time).
+inline constexpr std::string_view kStreamTimeKey = "\xff\xff\xff\xff\xff\xff\xff\xff\xff";
+
+// [segment of start][key][start]
+inline void WindowStoreKey(const Segments& segments, std::string_view key, int64_t start,
+                           std::string* out) {
+  out->clear();
+  AppendOrdered64(segments.Of(start), out);
+  out->append(key);
+  AppendOrdered64(start, out);
+}
+
+// [segment of end][key][end][start]
+inline void SessionStoreKey(const Segments& segments, std::string_view key, int64_t start,
+                            int64_t end, std::string* out) {
+  out->clear();
+  AppendOrdered64(segments.Of(end), out);
+  out->append(key);
+  AppendOrdered64(end, out);
+  AppendOrdered64(start, out);
+}
+
+// Calls f(store key, envelope) for the keys [segment][`key`][t][suffix of `suffix_size`
+// bytes] with t in [from, to], in (t, suffix) order. Views are valid during the call.
+template <class F>
+void ScanTimeRange(KeyValueBytesStore& store, const Segments& segments, std::string_view key,
+                   int64_t from, int64_t to, size_t suffix_size, F&& f) {
+  if (from > to) return;
+  const size_t size = 8 + key.size() + 8 + suffix_size;
+  std::string lo, hi;
+  for (int64_t segment = segments.Of(from); segment <= segments.Of(to); ++segment) {
+    lo.clear();
+    AppendOrdered64(segment, &lo);
+    lo.append(key);
+    hi = lo;
+    AppendOrdered64(from, &lo);
+    if (to < std::numeric_limits<int64_t>::max()) {
+      AppendOrdered64(to + 1, &hi);
+    } else {
+      hi = *PrefixEnd(hi);
+    }
+    absl::StatusOr<std::unique_ptr<StoreIterator>> it = store.Range(lo, hi);
+    if (!it.ok()) {
+      throw TaskFailure(absl::Status(it.status().code(), Cat("reading state store '", store.name(),
+                                                             "': ", it.status().message())));
+    }
+    for (StoreIterator& i = **it; i.Valid(); i.Next()) {
+      if (i.key().size() == size) f(i.key(), i.value());
+    }
+    if (!(*it)->status().ok()) {
+      throw TaskFailure(absl::Status((*it)->status().code(),
+                                     Cat("reading state store '", store.name(), "': ",
+                                         (*it)->status().message())));
+    }
+  }
+}
+
+// The stream time a windowed store recorded (kStreamTimeKey), if it has one.
+inline std::optional<int64_t> ReadStreamTime(KeyValueBytesStore& store) {
+  std::string bytes;
+  bool found = false;
+  absl::Status s = store.Get(kStreamTimeKey, &bytes, &found);
+  if (!s.ok()) {
+    throw TaskFailure(absl::Status(s.code(), Cat("reading state store '", store.name(), "': ",
+                                                 s.message())));
+  }
+  StoredValue stored;
+  if (!found || !DecodeStored(bytes, &stored)) return std::nullopt;
+  return stored.timestamp;
+}
+
+inline void WriteStreamTime(KeyValueBytesStore& store, int64_t stream_time) {
+  std::string envelope;
+  EncodeStored("", stream_time, PositionSet(), &envelope);
+  absl::Status s = store.Put(kStreamTimeKey, envelope);
+  if (!s.ok()) {
+    throw TaskFailure(absl::Status(s.code(), Cat("writing state store '", store.name(), "': ",
+                                                 s.message())));
+  }
+}
+
+}  // namespace sluice::internal
