@@ -23,10 +23,12 @@
 #include "sluice/internal/fk_join.h"
 #include "sluice/internal/join.h"
 #include "sluice/internal/stateful.h"
+#include "sluice/internal/suppress.h"
 #include "sluice/internal/table_getter.h"
 #include "sluice/materialized.h"
 #include "sluice/named.h"
 #include "sluice/serde.h"
+#include "sluice/suppressed.h"
 #include "sluice/windows.h"
 
 namespace sluice {
@@ -59,6 +61,68 @@ class KTable {
           internal::NewValueOf{});
     };
     return KStream<K, std::optional<V>>(graph_, graph_->Add(std::move(node)));
+  }
+
+  // Holds back updates (include/sluice/suppressed.h): final results per window, or at
+  // most one update per key per time limit. The buffer's changelog needs serdes for K
+  // and V: the defaults (for Windowed<X>, X's default and the window bounds), or these.
+  KTable Suppress(const Suppressed& suppressed) const {
+    static_assert(internal::HasBufferSerdes<K, V>,
+                  "KTable::Suppress: K or V has no default serde for the suppression buffer's "
+                  "changelog; pass Suppress(suppressed, KeySerde(), ValueSerde())");
+    if constexpr (internal::HasBufferSerdes<K, V>) {
+      return Suppress(suppressed, internal::BufferKeySerde<K>(), DefaultSerdeFor<V>());
+    } else {
+      return *this;
+    }
+  }
+  template <Serde KS, Serde VS>
+  KTable Suppress(const Suppressed& suppressed, KS key_serde, VS value_serde) const {
+    static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, V>,
+                  "KTable::Suppress: the serdes do not match K and V");
+    internal::SuppressSpec spec;
+    spec.final_results = suppressed.until_window_closes();
+    spec.buffer = suppressed.buffer();
+    spec.wait_ms = suppressed.time_limit_ms();
+    const std::string name =
+        suppressed.name() ? *suppressed.name() : graph_->NextName("KTABLE-SUPPRESS-");
+    spec.name = name;
+    spec.store = suppressed.name() ? name + "-store" : graph_->NextName("KTABLE-SUPPRESS-STATE-STORE-");
+    if (spec.final_results) {
+      std::optional<int64_t> grace = UpstreamWindowGrace();
+      if (!internal::IsWindowed<K>::value || !grace) {
+        graph_->AddError(internal::Cat("KTable::Suppress '", name, "': UntilWindowCloses needs a "
+                                       "windowed aggregation upstream (a table keyed by Windowed<K>)"));
+      }
+      spec.wait_ms = grace.value_or(0);
+      if (spec.buffer.when_full() == BufferConfig::WhenFull::kEmitEarly && !spec.buffer.unbounded()) {
+        graph_->AddError(internal::Cat("KTable::Suppress '", name, "': UntilWindowCloses must not "
+                                       "emit early; use BufferConfig::Unbounded() or "
+                                       "ShutDownWhenFull()"));
+      }
+    } else if (spec.wait_ms < 0) {
+      graph_->AddError(internal::Cat("KTable::Suppress '", name, "': the time limit must not be negative"));
+    }
+    if (spec.buffer.max_records() < 1 || spec.buffer.max_bytes() < 1) {
+      graph_->AddError(internal::Cat("KTable::Suppress '", name, "': buffer limits must be positive"));
+    }
+    internal::StoreSpec store;
+    store.name = spec.store;
+    store.persistent = false;  // rebuilt from its changelog when the task starts
+    store.caching = false;
+    store.logging = suppressed.logging();
+    store.changelog_configs = suppressed.changelog_configs();
+    graph_->AddStore(std::move(store));
+    internal::GraphNode node;
+    node.name = name;
+    node.parents = {node_};
+    node.stores = {spec.store};
+    node.factory = [spec, key_serde, value_serde](internal::TaskServices& services) {
+      return std::make_unique<internal::SuppressNode<KS, VS>>(spec, key_serde, value_serde, services);
+    };
+    // Joins read a suppressed table as it is before the suppression; it has no store of
+    // its own to query.
+    return KTable(graph_, graph_->Add(std::move(node)), std::string(), getter_);
   }
 
   // Keeps the keys whose value satisfies predicate(key, value); others become deletes.
@@ -282,6 +346,17 @@ class KTable {
  private:
   std::string NameFor(std::string_view prefix, const Named& named) const {
     return named.name() && !named.name()->empty() ? *named.name() : graph_->NextName(prefix);
+  }
+
+  // The grace period of the windowed aggregation this table comes from, through nodes
+  // with one parent (Filter, MapValues, Suppress).
+  std::optional<int64_t> UpstreamWindowGrace() const {
+    for (int id = node_;;) {
+      const internal::GraphNode& node = graph_->nodes()[id];
+      if (node.window_grace_ms) return node.window_grace_ms;
+      if (node.parents.size() != 1) return std::nullopt;
+      id = node.parents[0];
+    }
   }
 
   struct NoStore {};

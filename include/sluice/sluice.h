@@ -22,6 +22,7 @@
 #include "sluice/record_context.h"
 #include "sluice/serde.h"
 #include "sluice/streams_builder.h"
+#include "sluice/suppressed.h"
 #include "sluice/topic_writer.h"
 #include "sluice/topology.h"
 #include "sluice/windowed_kstream.h"

@@ -23,6 +23,7 @@
 
 #include "sluice/kstream.h"
 #include "sluice/internal/window_aggregate.h"
+#include "sluice/suppressed.h"
 #include "sluice/windows.h"
 
 namespace sluice {
@@ -85,11 +86,31 @@ inline std::map<std::string, std::string> WindowChangelogConfigs(
   return configs;
 }
 
+// EmitStrategy::OnWindowClose: the aggregation's table through a final-results
+// suppression.
+template <class K, class VA, Serde KS, Serde VAS>
+KTable<Windowed<K>, VA> EmitFinalIf(const EmitStrategy& emit, const std::string& name,
+                                    KTable<Windowed<K>, VA> table, const KS& ks, const VAS& vas) {
+  if (!emit.on_window_close()) return table;
+  return table.Suppress(
+      Suppressed::UntilWindowCloses(BufferConfig::Unbounded()).WithName(name + "-emit-final"),
+      SessionWindowedSerde<KS>(ks), vas);
+}
+
 }  // namespace internal
 
 template <class K, class V>
 class TimeWindowedKStream {
  public:
+  // When results are emitted: on every update (the default; through the record cache
+  // when the store has one), or once per window when it closes (final results, held in
+  // a suppression buffer named `<processor>-emit-final`).
+  TimeWindowedKStream Emit(EmitStrategy strategy) const {
+    TimeWindowedKStream copy = *this;
+    copy.emit_ = strategy;
+    return copy;
+  }
+
   // Counts the records per key and window.
   KTable<Windowed<K>, int64_t> Count(const Named& named = {}) const {
     static_assert(HasDefaultSerde<K>, "TimeWindowedKStream::Count: K has no default serde; pass "
@@ -202,6 +223,7 @@ class TimeWindowedKStream {
     spec.name = node.name = named.name() && !named.name()->empty() ? *named.name() : graph.NextName(prefix);
     node.parents = {parent};
     node.stores = {spec.store};
+    node.window_grace_ms = std::visit([](const auto& w) { return w.grace_ms(); }, windows_);
     const KS ks = materialized.key_serde();
     const VAS vas = materialized.value_serde();
     if (const auto* time = std::get_if<TimeWindows>(&windows_)) {
@@ -216,14 +238,18 @@ class TimeWindowedKStream {
             spec, windows, ks, vas, apply, services);
       };
     }
-    return KTable<Windowed<K>, VA>(
-        grouped_.graph_, graph.Add(std::move(node)), spec.store,
-        internal::WindowValueGetter<KS, VAS, internal::WindowStoreKeyOf>::Supplier(
-            spec.store, ks, vas, spec.retention_ms, internal::WindowStoreKeyOf{}));
+    return internal::EmitFinalIf(
+        emit_, spec.name,
+        KTable<Windowed<K>, VA>(
+            grouped_.graph_, graph.Add(std::move(node)), spec.store,
+            internal::WindowValueGetter<KS, VAS, internal::WindowStoreKeyOf>::Supplier(
+                spec.store, ks, vas, spec.retention_ms, internal::WindowStoreKeyOf{})),
+        ks, vas);
   }
 
   KGroupedStream<K, V> grouped_;
   std::variant<TimeWindows, SlidingWindows> windows_;
+  EmitStrategy emit_ = EmitStrategy::OnWindowUpdate();
 };
 
 // A grouped stream in session windows: count, reduce or aggregate per key and session.
@@ -231,6 +257,15 @@ class TimeWindowedKStream {
 template <class K, class V>
 class SessionWindowedKStream {
  public:
+  // When results are emitted: on every update (the default; through the record cache
+  // when the store has one), or once per window when it closes (final results, held in
+  // a suppression buffer named `<processor>-emit-final`).
+  SessionWindowedKStream Emit(EmitStrategy strategy) const {
+    SessionWindowedKStream copy = *this;
+    copy.emit_ = strategy;
+    return copy;
+  }
+
   KTable<Windowed<K>, int64_t> Count(const Named& named = {}) const {
     static_assert(HasDefaultSerde<K>, "SessionWindowedKStream::Count: K has no default serde; "
                                       "pass Materialized<KeySerde, Int64Serde>()");
@@ -350,6 +385,8 @@ class SessionWindowedKStream {
     spec.name = node.name = named.name() && !named.name()->empty() ? *named.name() : graph.NextName(prefix);
     node.parents = {parent};
     node.stores = {spec.store};
+    // A session can still grow until stream time passes its end by the gap plus grace.
+    node.window_grace_ms = windows_.inactivity_gap_ms() + windows_.grace_ms();
     const KS ks = materialized.key_serde();
     const VAS vas = materialized.value_serde();
     node.factory = [spec, windows = windows_, ks, vas, apply, merge,
@@ -358,14 +395,18 @@ class SessionWindowedKStream {
           V, KS, VAS, decltype(apply), decltype(merge), decltype(initial)>>(
           spec, windows, ks, vas, apply, merge, initial, services);
     };
-    return KTable<Windowed<K>, VA>(
-        grouped_.graph_, graph.Add(std::move(node)), spec.store,
-        internal::WindowValueGetter<KS, VAS, internal::SessionStoreKeyOf>::Supplier(
-            spec.store, ks, vas, spec.retention_ms, internal::SessionStoreKeyOf{}));
+    return internal::EmitFinalIf(
+        emit_, spec.name,
+        KTable<Windowed<K>, VA>(
+            grouped_.graph_, graph.Add(std::move(node)), spec.store,
+            internal::WindowValueGetter<KS, VAS, internal::SessionStoreKeyOf>::Supplier(
+                spec.store, ks, vas, spec.retention_ms, internal::SessionStoreKeyOf{})),
+        ks, vas);
   }
 
   KGroupedStream<K, V> grouped_;
   SessionWindows windows_;
+  EmitStrategy emit_ = EmitStrategy::OnWindowUpdate();
 };
 
 }  // namespace sluice

@@ -60,6 +60,8 @@ struct GraphNode {
   std::vector<std::string> stores;
   // Has punctuations (a Processor API node).
   bool punctuates = false;
+  // A windowed aggregation: its grace period (Suppressed::UntilWindowCloses reads it).
+  std::optional<int64_t> window_grace_ms;
 };
 
 // Owns the graph while the DSL builds it. Shared by every handle of one StreamsBuilder.

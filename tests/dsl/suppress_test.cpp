@@ -1,0 +1,226 @@
+// KTable::Suppress and EmitStrategy::OnWindowClose through the TopologyTestDriver: final
+// results per window (grace boundaries, late records, session merges), time-limited
+// suppression with bounded buffers (emit early, shut down), and the buffer's changelog.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "sluice/sluice.h"
+#include "sluice/testing.h"
+#include "tests/dsl/dsl_test_util.h"
+
+namespace sluice {
+namespace {
+
+using sluice::testing::MakeDriver;
+using namespace std::chrono_literals;
+
+const std::map<std::string, std::string> kNoCache = {{"cache.max.bytes.buffering", "0"}};
+
+struct Out {
+  std::string key;
+  int64_t start = 0, end = 0;
+  std::optional<int64_t> value;
+  int64_t timestamp = 0;
+  friend bool operator==(const Out&, const Out&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const Out& o) {
+    os << "{" << o.key << "@[" << o.start << "," << o.end << "] ";
+    if (o.value) {
+      os << *o.value;
+    } else {
+      os << "null";
+    }
+    return os << " t" << o.timestamp << "}";
+  }
+};
+
+template <class WS>
+struct Fixture {
+  std::unique_ptr<TopologyTestDriver> driver;
+  std::optional<TestInputTopic<StringSerde, StringSerde>> in;
+  std::optional<TestOutputTopic<WS, Nullable<Int64Serde>>> out;
+
+  template <class Build>
+  Fixture(Build build, WS ws, std::map<std::string, std::string> config = kNoCache) {
+    StreamsBuilder builder;
+    build(builder.Stream<std::string, std::string>("in").GroupByKey())
+        .ToStream()
+        .To("out", Produced<WS, Nullable<Int64Serde>>(ws, {}));
+    driver = MakeDriver(builder, {}, std::move(config));
+    if (driver == nullptr) return;
+    in.emplace(driver->CreateInputTopic("in", StringSerde(), StringSerde()));
+    out.emplace(driver->CreateOutputTopic("out", ws, Nullable<Int64Serde>()));
+  }
+  void Pipe(const std::string& key, int64_t t) { ASSERT_TRUE(in->PipeInput(key, "v", t).ok()); }
+  std::vector<Out> Read() {
+    std::vector<Out> got;
+    auto records = out->ReadRecordsToList();
+    EXPECT_TRUE(records.ok()) << records.status();
+    if (!records.ok()) return got;
+    for (auto& r : *records) {
+      got.push_back({r.key.key, r.key.window.start_ms, r.key.window.end_ms, r.value, r.timestamp});
+    }
+    return got;
+  }
+};
+
+using TimeFixture = Fixture<TimeWindowedSerde<StringSerde>>;
+
+// Tumbling windows of 100 ms with 50 ms grace, counted, final results only.
+void RunFinalResults(TimeFixture& f) {
+  ASSERT_NE(f.driver, nullptr);
+  f.Pipe("a", 10);
+  f.Pipe("a", 20);
+  f.Pipe("b", 99);
+  f.Pipe("a", 120);
+  f.Pipe("a", 149);  // stream time 149: [0, 100) still open (closes at 150)
+  EXPECT_EQ(f.Read(), std::vector<Out>{});
+  f.Pipe("a", 30);   // within grace
+  f.Pipe("c", 150);  // closes [0, 100): its final counts come out, in window-end order
+  EXPECT_EQ(f.Read(), (std::vector<Out>{{"a", 0, 100, 3, 30}, {"b", 0, 100, 1, 99}}));
+  f.Pipe("a", 40);   // late: dropped, no second "final" result
+  f.Pipe("a", 250);  // closes [100, 200)
+  EXPECT_EQ(f.Read(), (std::vector<Out>{{"a", 100, 200, 2, 149}, {"c", 100, 200, 1, 150}}));
+  EXPECT_EQ(f.driver->late_records(), 1u);
+}
+
+TEST(SuppressTest, UntilWindowClosesEmitsOneFinalResultPerWindow) {
+  for (bool cache : {false, true}) {
+    SCOPED_TRACE(cache ? "cache" : "no cache");
+    TimeFixture f(
+        [](auto grouped) {
+          return grouped.WindowedBy(TimeWindows::OfSizeAndGrace(100ms, 50ms))
+              .Count()
+              .Suppress(Suppressed::UntilWindowCloses(BufferConfig::Unbounded()));
+        },
+        TimeWindowedSerde<StringSerde>(100), cache ? std::map<std::string, std::string>{} : kNoCache);
+    RunFinalResults(f);
+  }
+}
+
+TEST(SuppressTest, EmitStrategyOnWindowCloseGivesTheSameFinalResults) {
+  TimeFixture f(
+      [](auto grouped) {
+        return grouped.WindowedBy(TimeWindows::OfSizeAndGrace(100ms, 50ms))
+            .Emit(EmitStrategy::OnWindowClose())
+            .Count();
+      },
+      TimeWindowedSerde<StringSerde>(100));
+  RunFinalResults(f);
+}
+
+TEST(SuppressTest, FinalSessionsDropTheDeletionsOfMergedSessions) {
+  // Gap 10, grace 20: a session's final result waits until stream time passes its end by
+  // 30 (gap + grace), when no record can extend it any more.
+  Fixture<SessionWindowedSerde<StringSerde>> f(
+      [](auto grouped) {
+        return grouped.WindowedBy(SessionWindows::OfInactivityGapAndGrace(10ms, 20ms))
+            .Emit(EmitStrategy::OnWindowClose())
+            .Count();
+      },
+      SessionWindowedSerde<StringSerde>());
+  ASSERT_NE(f.driver, nullptr);
+  f.Pipe("a", 0);
+  f.Pipe("a", 20);
+  f.Pipe("a", 10);  // merges [0,0] and [20,20]: their deletions are held, then dropped
+  f.Pipe("a", 49);
+  EXPECT_EQ(f.Read(), std::vector<Out>{});
+  f.Pipe("a", 60);  // closes [0, 20]; [49, 49] and [60, 60] (11 apart) stay open
+  EXPECT_EQ(f.Read(), (std::vector<Out>{{"a", 0, 20, 3, 20}}));
+  f.Pipe("b", 100);
+  EXPECT_EQ(f.Read(), (std::vector<Out>{{"a", 49, 49, 1, 49}, {"a", 60, 60, 1, 60}}));
+}
+
+// A table of strings, suppressed by a time limit: the latest value per key at most once
+// per `limit` of stream time, with the value before the first held update as old value.
+struct TableFixture {
+  std::unique_ptr<TopologyTestDriver> driver;
+  std::optional<TestInputTopic<StringSerde, StringSerde>> in;
+  std::optional<TestOutputTopic<StringSerde, Nullable<StringSerde>>> out;
+
+  explicit TableFixture(Suppressed suppressed) {
+    StreamsBuilder builder;
+    builder.Table<std::string, std::string>("in")
+        .Suppress(suppressed)
+        .ToStream()
+        .To("out", Produced<StringSerde, Nullable<StringSerde>>());
+    driver = MakeDriver(builder, {}, kNoCache);
+    if (driver == nullptr) return;
+    in.emplace(driver->CreateInputTopic("in", StringSerde(), StringSerde()));
+    out.emplace(driver->CreateOutputTopic("out", StringSerde(), Nullable<StringSerde>()));
+  }
+  using KV = KeyValue<std::string, std::optional<std::string>>;
+};
+
+TEST(SuppressTest, UntilTimeLimitEmitsTheLatestValueOncePerLimit) {
+  TableFixture f(Suppressed::UntilTimeLimit(10ms, BufferConfig::Unbounded()).WithName("rate"));
+  ASSERT_NE(f.driver, nullptr);
+  ASSERT_TRUE(f.in->PipeInput("k", "1", 0).ok());
+  ASSERT_TRUE(f.in->PipeInput("k", "2", 5).ok());
+  ASSERT_TRUE(f.in->PipeInput("j", "x", 9).ok());
+  EXPECT_TRUE(f.out->ReadKeyValuesToList().empty());
+  ASSERT_TRUE(f.in->PipeInput("k", "3", 10).ok());  // k first held at 0: due at 10
+  EXPECT_EQ(f.out->ReadKeyValuesToList(), (std::vector<TableFixture::KV>{{"k", "3"}}));
+  ASSERT_TRUE(f.in->PipeInput("k", "4", 19).ok());  // j due at 19; k held again from 19
+  EXPECT_EQ(f.out->ReadKeyValuesToList(), (std::vector<TableFixture::KV>{{"j", "x"}}));
+  // The buffer's changelog holds what waits: k's latest value.
+  std::map<std::string, std::optional<std::string>> held;
+  for (const TestRawRecord& r : f.driver->ReadRaw("test-driver-rate-store-changelog")) {
+    if (r.key->front() != '\xff') held[*r.key] = r.value;  // not the stream-time record
+  }
+  EXPECT_TRUE(held["k"].has_value());
+  EXPECT_FALSE(held["j"].has_value());  // emitted: deleted from the buffer
+}
+
+TEST(SuppressTest, FullBufferEmitsItsOldestEntryEarly) {
+  TableFixture f(Suppressed::UntilTimeLimit(1000ms, BufferConfig::MaxRecords(2)));
+  ASSERT_NE(f.driver, nullptr);
+  ASSERT_TRUE(f.in->PipeInput("a", "1", 0).ok());
+  ASSERT_TRUE(f.in->PipeInput("b", "1", 1).ok());
+  ASSERT_TRUE(f.in->PipeInput("a", "2", 2).ok());  // still two keys
+  EXPECT_TRUE(f.out->ReadKeyValuesToList().empty());
+  ASSERT_TRUE(f.in->PipeInput("c", "1", 3).ok());  // three: a (held first) goes early
+  EXPECT_EQ(f.out->ReadKeyValuesToList(), (std::vector<TableFixture::KV>{{"a", "2"}}));
+}
+
+TEST(SuppressTest, FullBufferThatShutsDownFailsTheTaskNamingTheSuppression) {
+  TableFixture f(Suppressed::UntilTimeLimit(1000ms, BufferConfig::MaxRecords(1).ShutDownWhenFull())
+                     .WithName("strict"));
+  ASSERT_NE(f.driver, nullptr);
+  ASSERT_TRUE(f.in->PipeInput("a", "1", 0).ok());
+  absl::Status s = f.in->PipeInput("b", "1", 1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("suppression 'strict'"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("full"), std::string::npos) << s;
+}
+
+TEST(SuppressTest, MisuseFailsTheBuild) {
+  {
+    StreamsBuilder builder;  // final results of a table that is not windowed
+    builder.Table<std::string, std::string>("in").Suppress(
+        Suppressed::UntilWindowCloses(BufferConfig::Unbounded()));
+    absl::StatusOr<Topology> t = builder.Build();
+    ASSERT_FALSE(t.ok());
+    EXPECT_NE(t.status().message().find("windowed aggregation upstream"), std::string::npos) << t.status();
+  }
+  {
+    StreamsBuilder builder;  // final results may not be emitted early
+    builder.Stream<std::string, std::string>("in")
+        .GroupByKey()
+        .WindowedBy(TimeWindows::OfSizeWithNoGrace(100ms))
+        .Count()
+        .Suppress(Suppressed::UntilWindowCloses(BufferConfig::MaxRecords(10)));
+    absl::StatusOr<Topology> t = builder.Build();
+    ASSERT_FALSE(t.ok());
+    EXPECT_NE(t.status().message().find("must not emit early"), std::string::npos) << t.status();
+  }
+}
+
+}  // namespace
+}  // namespace sluice
