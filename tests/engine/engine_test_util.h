@@ -48,6 +48,24 @@ inline void ProduceAll(const std::string& servers, const std::string& topic,
   ASSERT_TRUE(producer->Flush(std::chrono::seconds(30)).ok());
 }
 
+// Produces (key, value, timestamp ms) records and waits for them.
+struct TimedRecord {
+  std::string key;
+  std::string value;
+  int64_t timestamp;
+};
+inline void ProduceTimed(const std::string& servers, const std::string& topic,
+                         const std::vector<TimedRecord>& records) {
+  auto producer = MakeProducer(servers);
+  ASSERT_NE(producer, nullptr);
+  for (const TimedRecord& r : records) {
+    ASSERT_TRUE(producer->Produce(topic, RD_KAFKA_PARTITION_UA, r.key.data(), r.key.size(),
+                                  r.value.data(), r.value.size(), r.timestamp, nullptr)
+                    .ok());
+  }
+  ASSERT_TRUE(producer->Flush(std::chrono::seconds(30)).ok());
+}
+
 // Reads every partition of `topic` from the beginning until `want` records arrived or
 // `timeout` passed (a plain assign, no group).
 inline std::vector<Rec> ReadTopic(const std::string& servers, const std::string& topic,
