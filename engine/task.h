@@ -49,6 +49,7 @@ class Task final : public TaskServices {
     std::shared_ptr<RocksDbBudget> rocksdb_budget;
     CacheBudget* cache = nullptr;  // the worker's record cache; null: caching off
     GlobalStores* globals = nullptr;  // the App's GlobalKTable stores, if any
+    int64_t idle_window_close_ms = -1;  // StreamsConfig::kIdleWindowCloseMs
   };
 
   static absl::StatusOr<std::unique_ptr<Task>> Create(TaskId id,
@@ -99,6 +100,7 @@ class Task final : public TaskServices {
   const std::string& application_id() const override { return options_.application_id; }
   int64_t stream_time() const override { return stream_time_; }
   int64_t wall_clock_time() const override { return wall_clock_ms_; }
+  int64_t idle_window_close_ms() const override { return options_.idle_window_close_ms; }
   void RequestCommit() override { commit_requested_ = true; }
   KeyValueBytesStore* GetStore(std::string_view name) override {
     return state_ != nullptr ? state_->Get(name) : nullptr;

@@ -122,6 +122,10 @@ absl::StatusOr<StreamsConfig> StreamsConfig::Create(
           ParseInt(key, value, 1 << 20, std::numeric_limits<int64_t>::max());
       if (!v.ok()) return v.status();
       c.rocksdb_memory_budget_ = *v;
+    } else if (key == kIdleWindowCloseMs) {
+      absl::StatusOr<int64_t> v = ParseInt(key, value, -1, std::numeric_limits<int64_t>::max());
+      if (!v.ok()) return v.status();
+      c.idle_window_close_ms_ = *v;
     } else {
       bool prefixed = false;
       for (size_t i = 0; i < std::size(kPrefixes); ++i) {

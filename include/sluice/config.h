@@ -47,6 +47,11 @@ class StreamsConfig {
   // RocksDB stores of the process (block cache, index/filter blocks and memtables).
   static constexpr std::string_view kCacheMaxBytesBuffering = "cache.max.bytes.buffering";
   static constexpr std::string_view kRocksDbMemoryBudget = "rocksdb.memory.budget.bytes";
+  // Windows (docs/time.md): after this many ms of wall clock without input, a task's
+  // windowed aggregations and suppressions let stream time follow the wall clock, so
+  // windows close and final results appear on idle keys and partitions. -1 (the
+  // default, as in Kafka Streams): stream time moves only with records.
+  static constexpr std::string_view kIdleWindowCloseMs = "idle.window.close.ms";
 
   static absl::StatusOr<StreamsConfig> Create(const std::map<std::string, std::string>& props);
 
@@ -65,6 +70,7 @@ class StreamsConfig {
   const std::string& client_id() const { return client_id_; }
   int64_t cache_max_bytes_buffering() const { return cache_max_bytes_; }
   int64_t rocksdb_memory_budget() const { return rocksdb_memory_budget_; }
+  int64_t idle_window_close_ms() const { return idle_window_close_ms_; }
 
   // librdkafka properties for one client: the un-prefixed pass-through keys, then the
   // client's prefixed keys (which win). Each entry is (user-facing key, librdkafka key,
@@ -96,6 +102,7 @@ class StreamsConfig {
   std::string client_id_;
   int64_t cache_max_bytes_ = 10 * 1024 * 1024;  // Kafka Streams' default
   int64_t rocksdb_memory_budget_ = 64 * 1024 * 1024;
+  int64_t idle_window_close_ms_ = -1;
   std::vector<ClientProperty> common_;
   std::map<ClientKind, std::vector<ClientProperty>> prefixed_;
 };

@@ -117,6 +117,7 @@ class KTable {
     node.name = name;
     node.parents = {node_};
     node.stores = {spec.store};
+    node.punctuates = true;  // idle close
     node.factory = [spec, key_serde, value_serde](internal::TaskServices& services) {
       return std::make_unique<internal::SuppressNode<KS, VS>>(spec, key_serde, value_serde, services);
     };

@@ -223,6 +223,7 @@ class TimeWindowedKStream {
     spec.name = node.name = named.name() && !named.name()->empty() ? *named.name() : graph.NextName(prefix);
     node.parents = {parent};
     node.stores = {spec.store};
+    node.punctuates = true;  // idle close
     node.window_grace_ms = std::visit([](const auto& w) { return w.grace_ms(); }, windows_);
     const KS ks = materialized.key_serde();
     const VAS vas = materialized.value_serde();
@@ -387,6 +388,7 @@ class SessionWindowedKStream {
     node.stores = {spec.store};
     // A session can still grow until stream time passes its end by the gap plus grace.
     node.window_grace_ms = windows_.inactivity_gap_ms() + windows_.grace_ms();
+    node.punctuates = true;  // idle close
     const KS ks = materialized.key_serde();
     const VAS vas = materialized.value_serde();
     node.factory = [spec, windows = windows_, ks, vas, apply, merge,

@@ -53,6 +53,7 @@ TEST(StreamsConfig, Defaults) {
   EXPECT_EQ(c->default_api_timeout_ms(), 60000);
   EXPECT_EQ(c->replication_factor(), -1);
   EXPECT_EQ(c->client_id(), "orders-app");
+  EXPECT_EQ(c->idle_window_close_ms(), -1);
   EXPECT_TRUE(c->ClientProperties(ClientKind::kConsumer).empty());
   EXPECT_TRUE(c->ClientProperties(ClientKind::kProducer).empty());
   EXPECT_TRUE(c->ClientProperties(ClientKind::kAdmin).empty());
@@ -72,6 +73,7 @@ TEST(StreamsConfig, EveryKnownKeyIsParsed) {
       {"default.api.timeout.ms", "2147483647"},
       {"replication.factor", "3"},
       {"client.id", "my-client"},
+      {"idle.window.close.ms", "5000"},
   });
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->application_id(), "a.b_c-D9");
@@ -86,6 +88,7 @@ TEST(StreamsConfig, EveryKnownKeyIsParsed) {
   EXPECT_EQ(c->default_api_timeout_ms(), 2147483647);
   EXPECT_EQ(c->replication_factor(), 3);
   EXPECT_EQ(c->client_id(), "my-client");
+  EXPECT_EQ(c->idle_window_close_ms(), 5000);
   EXPECT_TRUE(c->ClientProperties(ClientKind::kConsumer).empty());
 }
 
@@ -132,6 +135,7 @@ TEST(StreamsConfig, EveryBadValueNamesTheKeyTheValueAndWhatIsAccepted) {
       {"replication.factor", "0", "-1 (the broker's default) or >= 1"},
       {"replication.factor", "-2", "-1 (the broker's default) or >= 1"},
       {"replication.factor", "32768", "-1 (the broker's default) or >= 1"},
+      {"idle.window.close.ms", "-2", "an integer >= -1"},
       {"consumer.", "x", "a librdkafka property after the prefix"},
       {"producer.", "x", "a librdkafka property after the prefix"},
       {"admin.", "x", "a librdkafka property after the prefix"},

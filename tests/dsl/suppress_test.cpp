@@ -137,6 +137,38 @@ TEST(SuppressTest, FinalSessionsDropTheDeletionsOfMergedSessions) {
   EXPECT_EQ(f.Read(), (std::vector<Out>{{"a", 49, 49, 1, 49}, {"a", 60, 60, 1, 60}}));
 }
 
+TEST(SuppressTest, IdleWindowCloseLetsStreamTimeFollowTheWallClockWhenInputStops) {
+  auto build = [](auto grouped) {
+    return grouped.WindowedBy(TimeWindows::OfSizeAndGrace(100ms, 20ms))
+        .Count()
+        .Suppress(Suppressed::UntilWindowCloses(BufferConfig::Unbounded()));
+  };
+  {
+    // Off (the default): without records, stream time stands still and nothing closes.
+    TimeFixture f(build, TimeWindowedSerde<StringSerde>(100));
+    ASSERT_NE(f.driver, nullptr);
+    f.Pipe("a", 10);
+    ASSERT_TRUE(f.driver->AdvanceWallClockTime(3600000).ok());
+    EXPECT_EQ(f.Read(), std::vector<Out>{});
+  }
+  auto config = kNoCache;
+  config["idle.window.close.ms"] = "1000";
+  TimeFixture f(build, TimeWindowedSerde<StringSerde>(100), config);
+  ASSERT_NE(f.driver, nullptr);
+  f.Pipe("a", 10);
+  f.Pipe("b", 30);
+  ASSERT_TRUE(f.driver->AdvanceWallClockTime(900).ok());
+  EXPECT_EQ(f.Read(), std::vector<Out>{});  // not idle long enough
+  // 1000 ms idle: stream time = 30 + 1000 >= 100 + 20, so [0, 100) closes.
+  ASSERT_TRUE(f.driver->AdvanceWallClockTime(100).ok());
+  EXPECT_EQ(f.Read(), (std::vector<Out>{{"a", 0, 100, 1, 10}, {"b", 0, 100, 1, 30}}));
+  // The trade-off: the aggregation's stream time moved too, so a record for the closed
+  // window is late, as it would be had records kept coming.
+  f.Pipe("a", 50);
+  EXPECT_EQ(f.Read(), std::vector<Out>{});
+  EXPECT_EQ(f.driver->late_records(), 1u);
+}
+
 // A table of strings, suppressed by a time limit: the latest value per key at most once
 // per `limit` of stream time, with the value before the first held update as old value.
 struct TableFixture {

@@ -247,6 +247,9 @@ class TaskServices {
   virtual KeyValueBytesStore* GetStore(std::string_view name) = 0;
   // The GlobalKTable store `name` (read-only, committed state), or nullptr.
   virtual KeyValueBytesStore* GetGlobalStore(std::string_view name) { return nullptr; }
+  // `idle.window.close.ms`: after this long without input (wall clock), windowed
+  // aggregations and suppressions let their stream time follow the wall clock; -1: never.
+  virtual int64_t idle_window_close_ms() const { return -1; }
 };
 
 // A node that reads raw records of one or more source topics.

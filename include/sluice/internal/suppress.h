@@ -71,8 +71,10 @@ class SuppressNode final : public Input<typename KS::Type, Change<typename VS::T
   using V = typename VS::Type;
 
   SuppressNode(SuppressSpec spec, KS ks, VS vs, TaskServices& services)
-      : spec_(std::move(spec)), store_(RequireStore(services, spec_.store)),
-        key_serde_(std::move(ks)), change_serde_(std::move(vs)) {}
+      : spec_(std::move(spec)), services_(services), store_(RequireStore(services, spec_.store)),
+        key_serde_(std::move(ks)), change_serde_(std::move(vs)) {
+    flush_context_.partition = flush_context_.task_partition = services.partition();
+  }
 
   absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
 
@@ -86,6 +88,21 @@ class SuppressNode final : public Input<typename KS::Type, Change<typename VS::T
       EmitDue(now_ - spec_.wait_ms, *r);
     }
     out_.Emit(out_buffer_.View(), true, batch.context);
+    out_buffer_.Clear();
+    idle_.Touch(services_.wall_clock_time(), now_);
+  }
+
+  // Idle close: stream time follows the wall clock once input stops; what falls due is
+  // emitted.
+  void Punctuate(bool stream_time, int64_t time) override {
+    if (stream_time || !loaded_) return;
+    std::optional<int64_t> t = idle_.At(time, services_.idle_window_close_ms(), now_);
+    if (!t) return;
+    now_ = *t;
+    out_buffer_.Clear();
+    Record<K, Change<V>> cause;
+    EmitDue(now_ - spec_.wait_ms, cause);
+    out_.Emit(out_buffer_.View(), true, &flush_context_);
     out_buffer_.Clear();
   }
 
@@ -240,6 +257,7 @@ class SuppressNode final : public Input<typename KS::Type, Change<typename VS::T
   }
 
   SuppressSpec spec_;
+  TaskServices& services_;
   KeyValueBytesStore& store_;
   KS key_serde_;
   ChangeSerde<VS> change_serde_;
@@ -252,6 +270,8 @@ class SuppressNode final : public Input<typename KS::Type, Change<typename VS::T
   absl::node_hash_map<std::string, Entry, StringHash, StringEq> entries_;
   std::set<std::pair<int64_t, std::string_view>> index_;  // (time, key): views of entries_ keys
   int64_t bytes_ = 0;
+  IdleAdvance idle_;
+  BatchContext flush_context_;
   std::string key_buf_, value_, scratch_, envelope_;
 };
 

@@ -77,6 +77,15 @@ class WindowClock {
   }
   int64_t now() const { return now_; }
 
+  // Idle close (IdleAdvance): called when a batch is done, and at wall-clock
+  // punctuations; true if stream time moved.
+  void Touch(int64_t wall) { idle_.Touch(wall, now_); }
+  bool AdvanceIdle(int64_t wall, int64_t idle_ms) {
+    std::optional<int64_t> t = idle_.At(wall, idle_ms, now_);
+    if (t) now_ = *t;
+    return t.has_value();
+  }
+
   // Drops the segments whose windows are all older than the retention (rarely: once per
   // segment interval of stream time).
   void DropExpired() {
@@ -108,6 +117,7 @@ class WindowClock {
   int64_t now_ = kNone;
   int64_t recorded_ = kNone;
   int64_t dropped_ = std::numeric_limits<int64_t>::min();
+  IdleAdvance idle_;
 };
 
 // What a windowed aggregation node is told at build time.
@@ -199,6 +209,21 @@ class WindowedAggregation {
     emitter_.FlushStore();
   }
 
+  // The end of a batch: drops expired segments, emits, and notes the wall clock.
+  void EndBatch(const BatchContext* context) {
+    clock_.DropExpired();
+    emitter_.End(context);
+    clock_.Touch(services_.wall_clock_time());
+  }
+  // A wall-clock punctuation: idle close moves stream time on (later records may then
+  // be late) and drops what expired.
+  void PunctuateWallClock(int64_t wall) {
+    if (!clock_.AdvanceIdle(wall, services_.idle_window_close_ms())) return;
+    emitter_.Begin();
+    clock_.DropExpired();
+    emitter_.End(nullptr);
+  }
+
  private:
   const WindowAggregateSpec spec_;
   TaskServices& services_;
@@ -285,11 +310,13 @@ class TimeWindowAggregateNode final : public Input<typename KS::Type, V> {
                   Cat("a window of size ", size, " ms closed (grace ", windows_.grace_ms(), " ms)"));
       }
     }
-    agg_.clock().DropExpired();
-    agg_.emitter().End(batch.context);
+    agg_.EndBatch(batch.context);
   }
 
   void FlushCache() override { agg_.FlushCache(); }
+  void Punctuate(bool stream_time, int64_t time) override {
+    if (!stream_time) agg_.PunctuateWallClock(time);
+  }
   void Reset() override { counter_.Reset(); }
 
  private:
@@ -364,11 +391,13 @@ class SlidingWindowAggregateNode final : public Input<typename KS::Type, V> {
       }
     }
     record_ = nullptr;
-    agg_.clock().DropExpired();
-    agg_.emitter().End(batch.context);
+    agg_.EndBatch(batch.context);
   }
 
   void FlushCache() override { agg_.FlushCache(); }
+  void Punctuate(bool stream_time, int64_t time) override {
+    if (!stream_time) agg_.PunctuateWallClock(time);
+  }
   void Reset() override { counter_.Reset(); }
 
  private:
@@ -541,11 +570,13 @@ class SessionWindowAggregateNode final : public Input<typename KS::Type, V> {
     for (Record<K, V>* r : batch.records) {
       if (!HasNullKeyOrValue(*r)) Add(*r, *batch.context);
     }
-    agg_.clock().DropExpired();
-    agg_.emitter().End(batch.context);
+    agg_.EndBatch(batch.context);
   }
 
   void FlushCache() override { agg_.FlushCache(); }
+  void Punctuate(bool stream_time, int64_t time) override {
+    if (!stream_time) agg_.PunctuateWallClock(time);
+  }
   void Reset() override { counter_.Reset(); }
 
  private:

@@ -54,6 +54,32 @@ class Segments {
 // segmented key (whose first byte is 0x80 for any real time).
 inline constexpr std::string_view kStreamTimeKey = "\xff\xff\xff\xff\xff\xff\xff\xff\xff";
 
+// Idle close (`idle.window.close.ms`, TaskServices::idle_window_close_ms): once a node
+// has had no record for `idle_ms` of wall clock, its stream time runs on with the wall
+// clock from where the last record left it, so windows close on idle keys and
+// partitions. `Touch` notes the wall clock and stream time after a batch.
+class IdleAdvance {
+ public:
+  void Touch(int64_t wall, int64_t stream_time) {
+    last_wall_ = wall;
+    last_time_ = stream_time;
+  }
+  // The stream time at `wall`, if idle close moves it past `stream_time`.
+  std::optional<int64_t> At(int64_t wall, int64_t idle_ms, int64_t stream_time) const {
+    if (idle_ms < 0 || last_wall_ < 0 || last_time_ == std::numeric_limits<int64_t>::min() ||
+        wall - last_wall_ < idle_ms) {
+      return std::nullopt;
+    }
+    const int64_t t = last_time_ + (wall - last_wall_);
+    if (t <= stream_time) return std::nullopt;
+    return t;
+  }
+
+ private:
+  int64_t last_wall_ = -1;
+  int64_t last_time_ = std::numeric_limits<int64_t>::min();
+};
+
 // [segment of start][key][start]
 inline void WindowStoreKey(const Segments& segments, std::string_view key, int64_t start,
                            std::string* out) {
