@@ -325,6 +325,8 @@ class App::Impl final : public RebalanceListener {
     s.commit_interval = std::chrono::milliseconds(config_.commit_interval_ms());
     s.api_timeout = std::chrono::milliseconds(config_.default_api_timeout_ms());
     s.max_poll_records = config_.max_poll_records();
+    s.max_task_idle_ms = config_.max_task_idle_ms();
+    s.buffered_records_per_partition = static_cast<size_t>(config_.buffered_records_per_partition());
     s.counters = &counters_;
     s.task_options.state_dir = AppStateDir();
     s.task_options.rocksdb_budget = rocksdb_budget_;

@@ -90,7 +90,13 @@ void StreamThread::Loop() {
     ssize_t n = Poll(restoring ? std::chrono::milliseconds(0) : settings_.poll_timeout);
     if (n > 0) {
       failure = ProcessBatch(messages_.data(), static_cast<size_t>(n));
-      for (ssize_t i = 0; i < n; ++i) rd_kafka_message_destroy(messages_[i]);
+      for (ssize_t i = 0; i < n; ++i) {
+        if (messages_[i] != nullptr) rd_kafka_message_destroy(messages_[i]);
+      }
+      if (!failure.ok()) break;
+    }
+    if (!groups_.empty()) {
+      failure = DrainGroups();
       if (!failure.ok()) break;
     }
     producer_->Poll(std::chrono::milliseconds(0));
@@ -195,30 +201,100 @@ absl::Status StreamThread::ProcessBatch(rd_kafka_message_t** messages, size_t co
       i = j;
       continue;
     }
-    raw_.clear();
-    for (size_t k = i; k < j; ++k) {
-      rd_kafka_message_t* r = messages[k];
-      RawRecord raw;
-      raw.key = r->key ? std::string_view(static_cast<const char*>(r->key), r->key_len)
-                       : std::string_view();
-      raw.value = r->payload
-                      ? std::string_view(static_cast<const char*>(r->payload), r->len)
-                      : std::string_view();
-      raw.timestamp = rd_kafka_message_timestamp(r, nullptr);
-      raw.offset = r->offset;
-      raw.headers = r;  // see KafkaCollector: headers are parsed only if a sink needs them
-      raw_.push_back(raw);
+    if (auto group = groups_.find(it->second); group != groups_.end()) {
+      for (size_t k = i; k < j; ++k) {
+        if (group->second->Add(messages[k])) messages[k] = nullptr;
+      }
+    } else if (absl::Status s = ProcessRun(it->second, topic, m->partition, messages + i, j - i);
+               !s.ok()) {
+      return s;
     }
-    absl::Status status = it->second->Process(topic, m->partition, raw_);
-    if (settings_.counters != nullptr) {
-      settings_.counters->records_out.fetch_add(collector_->TakeSentCount(),
-                                                std::memory_order_relaxed);
-    }
-    if (!status.ok()) return status;
-    dirty_ = true;
     i = j;
   }
   return absl::OkStatus();
+}
+
+absl::Status StreamThread::ProcessRun(Task* task, const char* topic, int32_t partition,
+                                      rd_kafka_message_t* const* messages, size_t count) {
+  raw_.clear();
+  for (size_t k = 0; k < count; ++k) {
+    rd_kafka_message_t* r = messages[k];
+    RawRecord raw;
+    raw.key = r->key ? std::string_view(static_cast<const char*>(r->key), r->key_len)
+                     : std::string_view();
+    raw.value = r->payload ? std::string_view(static_cast<const char*>(r->payload), r->len)
+                           : std::string_view();
+    raw.timestamp = rd_kafka_message_timestamp(r, nullptr);
+    raw.offset = r->offset;
+    raw.headers = r;  // see KafkaCollector: headers are parsed only if a sink needs them
+    raw_.push_back(raw);
+  }
+  absl::Status status = task->Process(topic, partition, raw_);
+  if (settings_.counters != nullptr) {
+    settings_.counters->records_out.fetch_add(collector_->TakeSentCount(),
+                                              std::memory_order_relaxed);
+  }
+  if (status.ok()) dirty_ = true;
+  return status;
+}
+
+absl::Status StreamThread::DrainGroups() {
+  const int64_t now = WallClockMs();
+  for (auto& [task, group] : groups_) {
+    if (group->empty()) continue;
+    PartitionGroup::FlowChange flow = group->Flow();
+    SetPaused(*group, flow.pause, true);
+    SetPaused(*group, flow.resume, false);
+    auto lag = [&, group = group](size_t i) { return LagOf(group->topics()[i], group->partition()); };
+    while (std::optional<PartitionGroup::Run> run = group->Next(now, lag)) {
+      taken_.clear();
+      group->Take(*run, &taken_);
+      absl::Status status = ProcessRun(task, group->topics()[run->index].c_str(), group->partition(),
+                                       taken_.data(), taken_.size());
+      for (rd_kafka_message_t* m : taken_) rd_kafka_message_destroy(m);
+      taken_.clear();
+      if (!status.ok()) return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+PartitionGroup::Lag StreamThread::LagOf(const std::string& topic, int32_t partition) {
+  // The consumer's position (one past the last record handed to this process) against
+  // the high watermark of its last fetch: nothing more to fetch for now. Before the
+  // first record the position is unknown, unless the partition is empty.
+  rd_kafka_t* rk = settings_.consumer->handle();
+  int64_t low = -1, high = -1;
+  if (rd_kafka_get_watermark_offsets(rk, topic.c_str(), partition, &low, &high) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR ||
+      high < 0) {
+    return PartitionGroup::Lag::kUnknown;
+  }
+  if (low >= 0 && low == high) return PartitionGroup::Lag::kCaughtUp;
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
+  if (rd_kafka_position(rk, list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      list->elems[0].offset < 0) {
+    return PartitionGroup::Lag::kUnknown;
+  }
+  return list->elems[0].offset >= high ? PartitionGroup::Lag::kCaughtUp
+                                       : PartitionGroup::Lag::kBehind;
+}
+
+void StreamThread::SetPaused(const PartitionGroup& group, const std::vector<size_t>& which,
+                             bool pause) {
+  if (which.empty()) return;
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(which.size())));
+  for (size_t i : which) {
+    rd_kafka_topic_partition_list_add(list.get(), group.topics()[i].c_str(), group.partition());
+  }
+  rd_kafka_t* rk = settings_.consumer->handle();
+  const rd_kafka_resp_err_t err =
+      pause ? rd_kafka_pause_partitions(rk, list.get()) : rd_kafka_resume_partitions(rk, list.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    Log(LogLevel::kWarn, "stream thread ", index_, ": could not ", pause ? "pause" : "resume",
+        " partitions of task ", group.partition(), ": ", rd_kafka_err2str(err));
+  }
 }
 
 absl::Status StreamThread::Commit(const std::vector<Task*>& tasks) {
@@ -306,13 +382,21 @@ absl::Status StreamThread::AddTasks(const std::vector<NewTask>& tasks) {
                        settings_.counters ? &settings_.counters->tasks : nullptr);
       if (!task.ok()) return task.status();
       const Subtopology& sub = settings_.topology->subtopologies[t.id.subtopology];
+      std::vector<std::string> topics;
       for (size_t i = 0; i < sub.source_topics.size(); ++i) {
-        std::string topic = (*task)->ResolveTopic(sub.source_topics[i], sub.source_internal[i]);
-        by_partition_[{topic, t.id.partition}] = task->get();
+        topics.push_back((*task)->ResolveTopic(sub.source_topics[i], sub.source_internal[i]));
+        by_partition_[{topics.back(), t.id.partition}] = task->get();
       }
       Log(LogLevel::kDebug, "stream thread ", index_, ": task ", t.id.ToString(), " created");
       Task* created = task->get();
-      tasks_.emplace(t.id, Hosted{std::move(*task), t.parked, false});
+      Hosted& hosted = tasks_.emplace(t.id, Hosted{std::move(*task), t.parked, false, nullptr})
+                           .first->second;
+      if (topics.size() > 1) {
+        hosted.group = std::make_unique<PartitionGroup>(std::move(topics), t.id.partition,
+                                                        settings_.max_task_idle_ms,
+                                                        settings_.buffered_records_per_partition);
+        groups_[created] = hosted.group.get();
+      }
       if (created->state() != nullptr && settings_.registry != nullptr) {
         settings_.registry->Add(t.id.partition, *created->state());
       }
@@ -356,6 +440,15 @@ absl::Status StreamThread::RemoveTasks(const std::vector<TaskId>& ids, bool comm
     absl::Status status;
     if (commit && !running.empty()) status = Commit(running);
     for (Task* task : closing) {
+      if (auto group = groups_.find(task); group != groups_.end()) {
+        // Held records are dropped (the next owner reads them from the committed offset);
+        // a partition paused for holding too many must flow again for whoever gets it.
+        std::vector<size_t> all(group->second->topics().size());
+        for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+        SetPaused(*group->second, all, false);
+        group->second->Clear();
+        groups_.erase(group);
+      }
       for (auto it = by_partition_.begin(); it != by_partition_.end();) {
         it = it->second == task ? by_partition_.erase(it) : std::next(it);
       }

@@ -23,6 +23,7 @@
 #include <tbb/concurrent_queue.h>
 
 #include "engine/kafka_collector.h"
+#include "engine/partition_group.h"
 #include "engine/restorer.h"
 #include "engine/store_registry.h"
 #include "engine/task.h"
@@ -51,6 +52,9 @@ class StreamThread {
     std::chrono::milliseconds commit_interval{30000};
     std::chrono::milliseconds api_timeout{60000};
     int max_poll_records = 1000;
+    // Tasks with several input partitions (PartitionGroup).
+    int64_t max_task_idle_ms = 0;
+    size_t buffered_records_per_partition = 1000;
     EngineCounters* counters = nullptr;
     // This thread's share of cache.max.bytes.buffering (0: caching off).
     size_t cache_bytes = 0;
@@ -94,7 +98,16 @@ class StreamThread {
   void RunControl();
   // Takes up to max.poll.records records from the queue, waiting up to `timeout` for the first.
   ssize_t Poll(std::chrono::milliseconds timeout);
+  // Processes a batch; messages of tasks with a PartitionGroup go there (and their
+  // slots in `messages` become null), the rest are processed at once.
   absl::Status ProcessBatch(rd_kafka_message_t** messages, size_t count);
+  // Processes a run of records of one partition with its task.
+  absl::Status ProcessRun(Task* task, const char* topic, int32_t partition,
+                          rd_kafka_message_t* const* messages, size_t count);
+  // Processes what the tasks' partition groups let through now.
+  absl::Status DrainGroups();
+  PartitionGroup::Lag LagOf(const std::string& topic, int32_t partition);
+  void SetPaused(const PartitionGroup& group, const std::vector<size_t>& which, bool pause);
   absl::Status Commit(const std::vector<Task*>& tasks);
   // Restores for a while, then un-parks the partitions of tasks that became ready.
   absl::Status Restore(std::chrono::milliseconds timeout);
@@ -119,11 +132,15 @@ class StreamThread {
     std::unique_ptr<Task> task;
     std::vector<rd_kafka_queue_t*> parked;  // owned by the group member
     bool running = false;
+    // Tasks with several input partitions: their records, held for timestamp order.
+    std::unique_ptr<PartitionGroup> group;
   };
   CacheBudget cache_;
   std::unique_ptr<Restorer> restorer_;
   std::map<TaskId, Hosted> tasks_;
   std::map<std::pair<std::string, int32_t>, Task*> by_partition_;
+  std::map<Task*, PartitionGroup*> groups_;  // the tasks that have one
+  std::vector<rd_kafka_message_t*> taken_;
   std::map<std::pair<std::string, int32_t>, int64_t> committed_;
   std::vector<rd_kafka_message_t*> messages_;
   std::vector<RawRecord> raw_;

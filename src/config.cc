@@ -126,6 +126,14 @@ absl::StatusOr<StreamsConfig> StreamsConfig::Create(
       absl::StatusOr<int64_t> v = ParseInt(key, value, -1, std::numeric_limits<int64_t>::max());
       if (!v.ok()) return v.status();
       c.idle_window_close_ms_ = *v;
+    } else if (key == kMaxTaskIdleMs) {
+      absl::StatusOr<int64_t> v = ParseInt(key, value, -1, std::numeric_limits<int64_t>::max());
+      if (!v.ok()) return v.status();
+      c.max_task_idle_ms_ = *v;
+    } else if (key == kBufferedRecordsPerPartition) {
+      absl::StatusOr<int64_t> v = ParseInt(key, value, 1, std::numeric_limits<int32_t>::max());
+      if (!v.ok()) return v.status();
+      c.buffered_records_per_partition_ = static_cast<int>(*v);
     } else {
       bool prefixed = false;
       for (size_t i = 0; i < std::size(kPrefixes); ++i) {

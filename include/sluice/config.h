@@ -52,6 +52,12 @@ class StreamsConfig {
   // windows close and final results appear on idle keys and partitions. -1 (the
   // default, as in Kafka Streams): stream time moves only with records.
   static constexpr std::string_view kIdleWindowCloseMs = "idle.window.close.ms";
+  // A task with several input partitions processes their records smallest timestamp
+  // first. When one of them has no records, it waits: -1 never; 0 (the default) until
+  // that partition is caught up; N until caught up but at most N ms.
+  static constexpr std::string_view kMaxTaskIdleMs = "max.task.idle.ms";
+  // How many records such a task holds per partition before the partition is paused.
+  static constexpr std::string_view kBufferedRecordsPerPartition = "buffered.records.per.partition";
 
   static absl::StatusOr<StreamsConfig> Create(const std::map<std::string, std::string>& props);
 
@@ -71,6 +77,8 @@ class StreamsConfig {
   int64_t cache_max_bytes_buffering() const { return cache_max_bytes_; }
   int64_t rocksdb_memory_budget() const { return rocksdb_memory_budget_; }
   int64_t idle_window_close_ms() const { return idle_window_close_ms_; }
+  int64_t max_task_idle_ms() const { return max_task_idle_ms_; }
+  int buffered_records_per_partition() const { return buffered_records_per_partition_; }
 
   // librdkafka properties for one client: the un-prefixed pass-through keys, then the
   // client's prefixed keys (which win). Each entry is (user-facing key, librdkafka key,
@@ -103,6 +111,8 @@ class StreamsConfig {
   int64_t cache_max_bytes_ = 10 * 1024 * 1024;  // Kafka Streams' default
   int64_t rocksdb_memory_budget_ = 64 * 1024 * 1024;
   int64_t idle_window_close_ms_ = -1;
+  int64_t max_task_idle_ms_ = 0;
+  int buffered_records_per_partition_ = 1000;
   std::vector<ClientProperty> common_;
   std::map<ClientKind, std::vector<ClientProperty>> prefixed_;
 };

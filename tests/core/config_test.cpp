@@ -54,6 +54,8 @@ TEST(StreamsConfig, Defaults) {
   EXPECT_EQ(c->replication_factor(), -1);
   EXPECT_EQ(c->client_id(), "orders-app");
   EXPECT_EQ(c->idle_window_close_ms(), -1);
+  EXPECT_EQ(c->max_task_idle_ms(), 0);
+  EXPECT_EQ(c->buffered_records_per_partition(), 1000);
   EXPECT_TRUE(c->ClientProperties(ClientKind::kConsumer).empty());
   EXPECT_TRUE(c->ClientProperties(ClientKind::kProducer).empty());
   EXPECT_TRUE(c->ClientProperties(ClientKind::kAdmin).empty());
@@ -74,6 +76,8 @@ TEST(StreamsConfig, EveryKnownKeyIsParsed) {
       {"replication.factor", "3"},
       {"client.id", "my-client"},
       {"idle.window.close.ms", "5000"},
+      {"max.task.idle.ms", "-1"},
+      {"buffered.records.per.partition", "50"},
   });
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->application_id(), "a.b_c-D9");
@@ -89,6 +93,8 @@ TEST(StreamsConfig, EveryKnownKeyIsParsed) {
   EXPECT_EQ(c->replication_factor(), 3);
   EXPECT_EQ(c->client_id(), "my-client");
   EXPECT_EQ(c->idle_window_close_ms(), 5000);
+  EXPECT_EQ(c->max_task_idle_ms(), -1);
+  EXPECT_EQ(c->buffered_records_per_partition(), 50);
   EXPECT_TRUE(c->ClientProperties(ClientKind::kConsumer).empty());
 }
 
@@ -136,6 +142,8 @@ TEST(StreamsConfig, EveryBadValueNamesTheKeyTheValueAndWhatIsAccepted) {
       {"replication.factor", "-2", "-1 (the broker's default) or >= 1"},
       {"replication.factor", "32768", "-1 (the broker's default) or >= 1"},
       {"idle.window.close.ms", "-2", "an integer >= -1"},
+      {"max.task.idle.ms", "-2", "an integer >= -1"},
+      {"buffered.records.per.partition", "0", "an integer from 1 to 2147483647"},
       {"consumer.", "x", "a librdkafka property after the prefix"},
       {"producer.", "x", "a librdkafka property after the prefix"},
       {"admin.", "x", "a librdkafka property after the prefix"},

@@ -115,5 +115,49 @@ TEST(WindowApp, FinalResultsStayExactAcrossARestartThatLostTheLocalState) {
   EXPECT_TRUE(app->Close(30s));
 }
 
+// Two input topics merged into one windowed count, with no grace: the task must take
+// their records smallest timestamp first (max.task.idle.ms, default 0: wait for a
+// partition with no records until it is caught up), or the topic fetched first would
+// push stream time ahead and make the other's records late.
+TEST(WindowApp, ATaskWithTwoInputPartitionsProcessesThemInTimestampOrder) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("sensors-a", 1).ok());
+  ASSERT_TRUE(broker->CreateTopic("sensors-b", 1).ok());
+  ASSERT_TRUE(broker->CreateTopic("readings-per-10s", 1).ok());
+  const std::string servers = broker->bootstrap_servers();
+  // Interleaved in time, but all of a's are written before any of b's.
+  std::vector<TimedRecord> a, b;
+  for (int64_t k = 1; k <= 50; ++k) {
+    a.push_back({"s", "a", k * 1000});
+    b.push_back({"s", "b", k * 1000 - 500});
+  }
+  ProduceTimed(servers, "sensors-a", a);
+  ProduceTimed(servers, "sensors-b", b);
+  StreamsBuilder builder;
+  builder.Stream<std::string, std::string>("sensors-a")
+      .Merge(builder.Stream<std::string, std::string>("sensors-b"))
+      .GroupByKey()
+      .WindowedBy(TimeWindows::OfSizeWithNoGrace(10s))
+      .Emit(EmitStrategy::OnWindowClose())
+      .Count()
+      .ToStream()
+      .To("readings-per-10s", Produced<TimeWindowedSerde<StringSerde>, Nullable<Int64Serde>>(
+                                  TimeWindowedSerde<StringSerde>(10000), {}));
+  StateDir dir;
+  auto props = TestAppConfig("ordered-app");
+  props["state.dir"] = dir.path();
+  props["max.poll.records"] = "7";  // many small batches from each topic
+  auto app = App::Create(builder.Build().value(), StreamsConfig::Create(props).value(),
+                         broker.get()).value();
+  ASSERT_TRUE(app->Start().ok());
+  // Windows [0 s, 10 s) ... [40 s, 50 s) close at stream time 50 s.
+  std::map<std::tuple<std::string, int64_t>, int64_t> want = {
+      {{"s", 0}, 19}, {{"s", 10000}, 20}, {{"s", 20000}, 20}, {{"s", 30000}, 20}, {{"s", 40000}, 20}};
+  auto out = ReadTopic(servers, "readings-per-10s", 1, want.size(), 60s);
+  EXPECT_EQ(Finals(out), want);
+  EXPECT_EQ(app->metrics().records_late, 0u);
+  EXPECT_TRUE(app->Close(30s));
+}
+
 }  // namespace
 }  // namespace sluice
