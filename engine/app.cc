@@ -332,6 +332,7 @@ class App::Impl final : public RebalanceListener {
     s.task_options.rocksdb_budget = rocksdb_budget_;
     s.task_options.globals = globals_.get();
     s.task_options.idle_window_close_ms = config_.idle_window_close_ms();
+    s.task_options.timestamps = config_.timestamp_defaults();
     s.cache_bytes = static_cast<size_t>(config_.cache_max_bytes_buffering()) /
                     static_cast<size_t>(config_.num_stream_threads());
     s.restore_properties = WithUserProperties(

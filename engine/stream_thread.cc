@@ -229,6 +229,7 @@ absl::Status StreamThread::ProcessRun(Task* task, const char* topic, int32_t par
     raw.headers = r;  // see KafkaCollector: headers are parsed only if a sink needs them
     raw_.push_back(raw);
   }
+  task->SetWallClock(WallClockMs());
   absl::Status status = task->Process(topic, partition, raw_);
   if (settings_.counters != nullptr) {
     settings_.counters->records_out.fetch_add(collector_->TakeSentCount(),

@@ -82,7 +82,6 @@ absl::Status Task::Process(std::string_view topic, int32_t partition,
   if (records.empty()) return absl::OkStatus();
   BatchContext context{topic, partition, id_.partition};
   if (auto it = source_index_.find(topic); it != source_index_.end()) context.source_index = it->second;
-  for (const RawRecord& r : records) stream_time_ = std::max(stream_time_, r.timestamp);
   const std::string where = Cat("at topic '", topic, "' partition ", partition, " offsets ",
                                 records.front().offset, "..", records.back().offset);
   absl::Status status = Guard(where, [&] { graph_->Process(records, context); });
@@ -140,8 +139,8 @@ void Task::RecordSkipped(const BatchContext& context, int64_t offset, const absl
   uint64_t n = 1;
   if (metrics_ != nullptr) n = metrics_->records_skipped.fetch_add(1, std::memory_order_relaxed) + 1;
   if (n <= 5 || n % 1000 == 0) {
-    Log(LogLevel::kWarn, "task ", id_.ToString(), ": skipped record (",
-        n, " so far; default.deserialization.exception.handler=continue): ", why.message(),
+    Log(LogLevel::kWarn, "task ", id_.ToString(), ": skipped record (", n, " so far): ",
+        why.message(),
         n == 5 ? " (further skips are logged once per 1000)" : "");
   }
 }

@@ -50,6 +50,7 @@ class Task final : public TaskServices {
     CacheBudget* cache = nullptr;  // the worker's record cache; null: caching off
     GlobalStores* globals = nullptr;  // the App's GlobalKTable stores, if any
     int64_t idle_window_close_ms = -1;  // StreamsConfig::kIdleWindowCloseMs
+    TimestampDefaults timestamps;       // StreamsConfig::kDefaultTimestampExtractor
   };
 
   static absl::StatusOr<std::unique_ptr<Task>> Create(TaskId id,
@@ -101,6 +102,12 @@ class Task final : public TaskServices {
   int64_t stream_time() const override { return stream_time_; }
   int64_t wall_clock_time() const override { return wall_clock_ms_; }
   int64_t idle_window_close_ms() const override { return options_.idle_window_close_ms; }
+  TimestampDefaults timestamp_defaults() const override { return options_.timestamps; }
+  void AdvanceStreamTime(int64_t timestamp) override {
+    stream_time_ = std::max(stream_time_, timestamp);
+  }
+  // The wall clock as the worker last read it (WallclockTimestampExtractor reads it).
+  void SetWallClock(int64_t now_ms) { wall_clock_ms_ = now_ms; }
   void RequestCommit() override { commit_requested_ = true; }
   KeyValueBytesStore* GetStore(std::string_view name) override {
     return state_ != nullptr ? state_->Get(name) : nullptr;

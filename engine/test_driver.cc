@@ -283,6 +283,7 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
     options.state_dir = state_dir_;
     options.wall_clock_ms = wall_clock_ms_;
     options.idle_window_close_ms = config_.idle_window_close_ms();
+    options.timestamps = config_.timestamp_defaults();
     options.rocksdb_budget = budget_;
     options.cache = &cache_;
     absl::StatusOr<std::unique_ptr<Task>> task =

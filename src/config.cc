@@ -95,6 +95,24 @@ absl::StatusOr<StreamsConfig> StreamsConfig::Create(
                         "one of: fail, continue (or Kafka Streams' LogAndFailExceptionHandler, "
                         "LogAndContinueExceptionHandler)");
       }
+    } else if (key == kDefaultTimestampExtractor) {
+      // Kafka Streams' class names, with or without their package.
+      std::string_view name = value;
+      constexpr std::string_view kPackage = "org.apache.kafka.streams.processor.";
+      if (name.starts_with(kPackage)) name.remove_prefix(kPackage.size());
+      if (name == "FailOnInvalidTimestamp") {
+        c.timestamps_ = {TimestampSource::kRecord, InvalidTimestampPolicy::kFail};
+      } else if (name == "LogAndSkipOnInvalidTimestamp") {
+        c.timestamps_ = {TimestampSource::kRecord, InvalidTimestampPolicy::kSkip};
+      } else if (name == "UsePartitionTimeOnInvalidTimestamp") {
+        c.timestamps_ = {TimestampSource::kRecord, InvalidTimestampPolicy::kUsePartitionTime};
+      } else if (name == "WallclockTimestampExtractor") {
+        c.timestamps_ = {TimestampSource::kWallClock, InvalidTimestampPolicy::kFail};
+      } else {
+        return BadValue(key, value,
+                        "one of: FailOnInvalidTimestamp, LogAndSkipOnInvalidTimestamp, "
+                        "UsePartitionTimeOnInvalidTimestamp, WallclockTimestampExtractor");
+      }
     } else if (key == kPollMs) {
       absl::StatusOr<int64_t> v = ParseInt(key, value, 1, 60000);
       if (!v.ok()) return v.status();

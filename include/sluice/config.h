@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "sluice/timestamp.h"
 
 namespace sluice {
 
@@ -52,6 +53,11 @@ class StreamsConfig {
   // windows close and final results appear on idle keys and partitions. -1 (the
   // default, as in Kafka Streams): stream time moves only with records.
   static constexpr std::string_view kIdleWindowCloseMs = "idle.window.close.ms";
+  // Where sources without an extractor take timestamps from, and what they do with a
+  // negative one (include/sluice/timestamp.h): Kafka Streams' class names
+  // FailOnInvalidTimestamp (the default), LogAndSkipOnInvalidTimestamp,
+  // UsePartitionTimeOnInvalidTimestamp, WallclockTimestampExtractor.
+  static constexpr std::string_view kDefaultTimestampExtractor = "default.timestamp.extractor";
   // A task with several input partitions processes their records smallest timestamp
   // first. When one of them has no records, it waits: -1 never; 0 (the default) until
   // that partition is caught up; N until caught up but at most N ms.
@@ -77,6 +83,7 @@ class StreamsConfig {
   int64_t cache_max_bytes_buffering() const { return cache_max_bytes_; }
   int64_t rocksdb_memory_budget() const { return rocksdb_memory_budget_; }
   int64_t idle_window_close_ms() const { return idle_window_close_ms_; }
+  const TimestampDefaults& timestamp_defaults() const { return timestamps_; }
   int64_t max_task_idle_ms() const { return max_task_idle_ms_; }
   int buffered_records_per_partition() const { return buffered_records_per_partition_; }
 
@@ -111,6 +118,7 @@ class StreamsConfig {
   int64_t cache_max_bytes_ = 10 * 1024 * 1024;  // Kafka Streams' default
   int64_t rocksdb_memory_budget_ = 64 * 1024 * 1024;
   int64_t idle_window_close_ms_ = -1;
+  TimestampDefaults timestamps_;
   int64_t max_task_idle_ms_ = 0;
   int buffered_records_per_partition_ = 1000;
   std::vector<ClientProperty> common_;

@@ -376,7 +376,9 @@ class KStream {
     source.internal_topic = true;
     source.factory = [ks = repartitioned.key_serde(),
                       vs = repartitioned.value_serde()](internal::TaskServices& services) {
-      return std::make_unique<internal::SourceNode<KS, VS>>(ks, vs, services);
+      // Records keep the timestamps they were written with.
+      return std::make_unique<internal::SourceNode<KS, VS>>(
+          ks, vs, nullptr, std::nullopt, services, /*record_timestamps=*/true);
     };
     return KStream(graph_, graph_->Add(std::move(source)));
   }

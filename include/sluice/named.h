@@ -11,9 +11,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "sluice/serde.h"
+#include "sluice/timestamp.h"
 
 namespace sluice {
 
@@ -50,14 +52,51 @@ class Consumed {
     return copy;
   }
 
+  // Takes each record's timestamp from `extractor`: int64_t(const V& value), or
+  // int64_t(const K& key, const V& value, int64_t record_timestamp,
+  // int64_t partition_time) where partition_time is the largest valid timestamp seen on
+  // the record's partition (-1 before the first). A table's tombstones, which have no
+  // value, keep their record timestamp.
+  using Extractor = std::function<int64_t(const Key& key, const Value& value,
+                                          int64_t record_timestamp, int64_t partition_time)>;
+  template <class F>
+  Consumed WithTimestampExtractor(F extractor) const {
+    constexpr bool kFull = std::is_invocable_r_v<int64_t, F&, const Key&, const Value&, int64_t, int64_t>;
+    constexpr bool kValue = std::is_invocable_r_v<int64_t, F&, const Value&>;
+    static_assert(std::copy_constructible<F> && (kFull || kValue),
+                  "Consumed::WithTimestampExtractor: the extractor must be copyable and callable "
+                  "as int64_t(const V& value) or int64_t(const K& key, const V& value, "
+                  "int64_t record_timestamp, int64_t partition_time)");
+    Consumed copy = *this;
+    if constexpr (kFull) {
+      copy.extractor_ = std::move(extractor);
+    } else if constexpr (kValue) {
+      copy.extractor_ = [f = std::move(extractor)](const Key&, const Value& v, int64_t, int64_t) mutable {
+        return static_cast<int64_t>(f(v));
+      };
+    }
+    return copy;
+  }
+  // What to do with a negative timestamp (default: the config's
+  // default.timestamp.extractor).
+  Consumed WithInvalidTimestampPolicy(InvalidTimestampPolicy policy) const {
+    Consumed copy = *this;
+    copy.policy_ = policy;
+    return copy;
+  }
+
   const KS& key_serde() const { return key_serde_; }
   const VS& value_serde() const { return value_serde_; }
   const std::optional<std::string>& name() const { return name_; }
+  const Extractor& timestamp_extractor() const { return extractor_; }
+  const std::optional<InvalidTimestampPolicy>& invalid_timestamp_policy() const { return policy_; }
 
  private:
   KS key_serde_{};
   VS value_serde_{};
   std::optional<std::string> name_;
+  Extractor extractor_;
+  std::optional<InvalidTimestampPolicy> policy_;
 };
 
 // Chooses the partition of an output record. Returns std::nullopt to fall back to the

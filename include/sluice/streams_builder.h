@@ -37,8 +37,9 @@ class StreamsBuilder {
     node.name = consumed.name() ? *consumed.name() : graph_->NextName("KSTREAM-SOURCE-");
     node.topics = std::move(topics);
     node.factory = [consumed](internal::TaskServices& services) {
-      return std::make_unique<internal::SourceNode<KS, VS>>(consumed.key_serde(),
-                                                            consumed.value_serde(), services);
+      return std::make_unique<internal::SourceNode<KS, VS>>(
+          consumed.key_serde(), consumed.value_serde(), consumed.timestamp_extractor(),
+          consumed.invalid_timestamp_policy(), services);
     };
     return {graph_, graph_->Add(std::move(node))};
   }
@@ -80,9 +81,11 @@ class StreamsBuilder {
     node.name = consumed.name() ? *consumed.name() : graph_->NextName("KTABLE-SOURCE-");
     node.topics = {std::move(topic)};
     node.stores = {store};
-    node.factory = [store, ks = materialized.key_serde(),
-                    vs = materialized.value_serde()](internal::TaskServices& services) {
-      return std::make_unique<internal::TableSourceNode<KS, VS>>(store, ks, vs, services);
+    node.factory = [store, ks = materialized.key_serde(), vs = materialized.value_serde(),
+                    extractor = consumed.timestamp_extractor(),
+                    policy = consumed.invalid_timestamp_policy()](internal::TaskServices& services) {
+      return std::make_unique<internal::TableSourceNode<KS, VS>>(store, ks, vs, extractor, policy,
+                                                                 services);
     };
     return KTable<typename KS::Type, typename VS::Type>(
         graph_, graph_->Add(std::move(node)), store,

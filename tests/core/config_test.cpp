@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace sluice {
@@ -112,6 +113,26 @@ TEST(StreamsConfig, KafkaStreamsHandlerClassNamesAreAccepted) {
   EXPECT_EQ(explicit_fail->deserialization_errors(), DeserializationErrorHandling::kFail);
 }
 
+TEST(StreamsConfig, KafkaStreamsTimestampExtractorNamesAreAccepted) {
+  auto defaults = With({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->timestamp_defaults().source, TimestampSource::kRecord);
+  EXPECT_EQ(defaults->timestamp_defaults().policy, InvalidTimestampPolicy::kFail);
+  const std::vector<std::tuple<std::string, TimestampSource, InvalidTimestampPolicy>> cases = {
+      {"FailOnInvalidTimestamp", TimestampSource::kRecord, InvalidTimestampPolicy::kFail},
+      {"LogAndSkipOnInvalidTimestamp", TimestampSource::kRecord, InvalidTimestampPolicy::kSkip},
+      {"org.apache.kafka.streams.processor.UsePartitionTimeOnInvalidTimestamp",
+       TimestampSource::kRecord, InvalidTimestampPolicy::kUsePartitionTime},
+      {"WallclockTimestampExtractor", TimestampSource::kWallClock, InvalidTimestampPolicy::kFail},
+  };
+  for (const auto& [name, source, policy] : cases) {
+    auto c = With({{"default.timestamp.extractor", name}});
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->timestamp_defaults().source, source) << name;
+    EXPECT_EQ(c->timestamp_defaults().policy, policy) << name;
+  }
+}
+
 struct BadValue {
   std::string key;
   std::string value;
@@ -142,6 +163,7 @@ TEST(StreamsConfig, EveryBadValueNamesTheKeyTheValueAndWhatIsAccepted) {
       {"replication.factor", "-2", "-1 (the broker's default) or >= 1"},
       {"replication.factor", "32768", "-1 (the broker's default) or >= 1"},
       {"idle.window.close.ms", "-2", "an integer >= -1"},
+      {"default.timestamp.extractor", "MyExtractor", "one of: FailOnInvalidTimestamp"},
       {"max.task.idle.ms", "-2", "an integer >= -1"},
       {"buffered.records.per.partition", "0", "an integer from 1 to 2147483647"},
       {"consumer.", "x", "a librdkafka property after the prefix"},

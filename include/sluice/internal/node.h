@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sluice/internal/state_store.h"
+#include "sluice/timestamp.h"
 
 namespace sluice::internal {
 
@@ -224,7 +225,8 @@ class TaskServices {
   virtual ~TaskServices() = default;
   virtual RecordCollector& collector() = 0;
   virtual DeserializationErrorPolicy deserialization_policy() const = 0;
-  // Counts and logs a record skipped under the `continue` policy.
+  // Counts and logs a skipped record (a deserialization failure under `continue`, an
+  // invalid timestamp under kSkip); `why` says which.
   virtual void RecordSkipped(const BatchContext& context, int64_t offset,
                              const absl::Status& why) = 0;
   // Counts a record dropped for arriving after its window closed (grace passed); `what`
@@ -250,6 +252,10 @@ class TaskServices {
   // `idle.window.close.ms`: after this long without input (wall clock), windowed
   // aggregations and suppressions let their stream time follow the wall clock; -1: never.
   virtual int64_t idle_window_close_ms() const { return -1; }
+  // default.timestamp.extractor: the sources' default timestamps and policy.
+  virtual TimestampDefaults timestamp_defaults() const { return {}; }
+  // A source stamped records up to `timestamp`: the task's stream time follows.
+  virtual void AdvanceStreamTime(int64_t timestamp) {}
 };
 
 // A node that reads raw records of one or more source topics.

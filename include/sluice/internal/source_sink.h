@@ -3,11 +3,14 @@
 // its worker.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "sluice/internal/str.h"
 #include "sluice/internal/node.h"
@@ -26,20 +29,97 @@ std::string_view SerdeName() {
   }
 }
 
+// Stamps a source's records with their timestamps: the Consumed extractor's, or the
+// record's / the wall clock's (default.timestamp.extractor), with the invalid-timestamp
+// policy applied. Keeps each source topic's partition time (the largest valid timestamp
+// stamped on it) and reports the batch's largest to the task as stream time.
+class TimestampStamper {
+ public:
+  // `record_timestamps`: ignore the config (a repartition topic, whose records keep the
+  // timestamps they were written with).
+  TimestampStamper(std::optional<InvalidTimestampPolicy> policy, bool has_extractor,
+                   TaskServices& services, bool record_timestamps = false)
+      : services_(services) {
+    const TimestampDefaults defaults =
+        record_timestamps ? TimestampDefaults() : services.timestamp_defaults();
+    policy_ = policy.value_or(defaults.policy);
+    wall_clock_ = !has_extractor && defaults.source == TimestampSource::kWallClock;
+  }
+
+  // The timestamp a record has before any extractor: its own, or the wall clock.
+  int64_t Base(int64_t record_timestamp) const {
+    return wall_clock_ ? services_.wall_clock_time() : record_timestamp;
+  }
+  int64_t partition_time(const BatchContext& context) {
+    if (context.source_index >= partition_times_.size()) partition_times_.resize(context.source_index + 1, -1);
+    return partition_times_[context.source_index];
+  }
+
+  // The record's timestamp under the policy; nullopt: skip it (counted).
+  std::optional<int64_t> Stamp(int64_t timestamp, const BatchContext& context, int64_t offset) {
+    int64_t& partition_time = partition_times_[context.source_index];
+    if (timestamp >= 0) {
+      partition_time = std::max(partition_time, timestamp);
+      batch_max_ = std::max(batch_max_, timestamp);
+      return timestamp;
+    }
+    const std::string where = Cat("the record at topic '", context.topic, "' partition ",
+                                  context.partition, " offset ", offset,
+                                  " has an invalid (negative) timestamp ", timestamp);
+    switch (policy_) {
+      case InvalidTimestampPolicy::kSkip:
+        services_.RecordSkipped(context, offset, absl::InvalidArgumentError(Cat(
+            where, "; skipped (invalid timestamp policy: skip, LogAndSkipOnInvalidTimestamp)")));
+        return std::nullopt;
+      case InvalidTimestampPolicy::kUsePartitionTime:
+        if (partition_time >= 0) return partition_time;
+        throw TaskFailure(absl::InvalidArgumentError(Cat(
+            where, " and its partition has no valid timestamp yet to use instead "
+                   "(UsePartitionTimeOnInvalidTimestamp)")));
+      case InvalidTimestampPolicy::kFail:
+        break;
+    }
+    throw TaskFailure(absl::InvalidArgumentError(Cat(
+        where, " (FailOnInvalidTimestamp); use a timestamp extractor, or set "
+               "default.timestamp.extractor to LogAndSkipOnInvalidTimestamp or "
+               "UsePartitionTimeOnInvalidTimestamp")));
+  }
+
+  // After the batch: the task's stream time follows its sources.
+  void EndBatch() {
+    if (batch_max_ >= 0) services_.AdvanceStreamTime(batch_max_);
+    batch_max_ = -1;
+  }
+
+ private:
+  TaskServices& services_;
+  InvalidTimestampPolicy policy_ = InvalidTimestampPolicy::kFail;
+  bool wall_clock_ = false;
+  std::vector<int64_t> partition_times_;
+  int64_t batch_max_ = -1;
+};
+
+template <class K, class V>
+using TimestampExtractorFn = std::function<int64_t(const K&, const V&, int64_t, int64_t)>;
+
 template <Serde KS, Serde VS>
 class SourceNode final : public SourceInput {
  public:
   using K = typename KS::Type;
   using V = typename VS::Type;
 
-  SourceNode(KS key_serde, VS value_serde, TaskServices& services)
+  SourceNode(KS key_serde, VS value_serde, TimestampExtractorFn<K, V> extractor,
+             std::optional<InvalidTimestampPolicy> policy, TaskServices& services,
+             bool record_timestamps = false)
       : key_serde_(std::move(key_serde)), value_serde_(std::move(value_serde)),
-        services_(services) {}
+        services_(services), extractor_(std::move(extractor)),
+        stamper_(policy, static_cast<bool>(extractor_), services, record_timestamps) {}
 
   absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
 
   void ProcessRaw(std::span<const RawRecord> raw, const BatchContext& context) override {
     buffer_.Clear();
+    stamper_.partition_time(context);  // sizes the per-topic state
     for (size_t i = 0; i < raw.size(); ++i) {
       const RawRecord& in = raw[i];
       Record<K, V>& r = buffer_.Next();
@@ -57,15 +137,28 @@ class SourceNode final : public SourceInput {
         if (services_.deserialization_policy() == DeserializationErrorPolicy::kFail) {
           throw TaskFailure(std::move(why));
         }
-        services_.RecordSkipped(context, in.offset, why);
+        services_.RecordSkipped(context, in.offset,
+                                absl::Status(why.code(), Cat(why.message(), " (default.deserialization."
+                                                                            "exception.handler=continue)")));
         buffer_.Unwind();
         continue;
       }
-      r.timestamp = in.timestamp;
+      int64_t timestamp = stamper_.Base(in.timestamp);
+      if (extractor_) {
+        timestamp = extractor_(std::as_const(r.key), std::as_const(r.value), in.timestamp,
+                               stamper_.partition_time(context));
+      }
+      std::optional<int64_t> stamped = stamper_.Stamp(timestamp, context, in.offset);
+      if (!stamped) {
+        buffer_.Unwind();
+        continue;
+      }
+      r.timestamp = *stamped;
       r.offset = in.offset;
       r.seq = static_cast<uint32_t>(i);
       r.headers = in.headers;
     }
+    stamper_.EndBatch();
     out_.Emit(buffer_.View(), true, &context);
   }
 
@@ -73,6 +166,8 @@ class SourceNode final : public SourceInput {
   KS key_serde_;
   VS value_serde_;
   TaskServices& services_;
+  TimestampExtractorFn<K, V> extractor_;
+  TimestampStamper stamper_;
   Output<K, V> out_;
   RecordBuffer<K, V> buffer_;
 };

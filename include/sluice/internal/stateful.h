@@ -390,9 +390,11 @@ class TableSourceNode final : public SourceInput {
   using K = typename KS::Type;
   using V = typename VS::Type;
 
-  TableSourceNode(std::string_view store, KS ks, VS vs, TaskServices& services)
+  TableSourceNode(std::string_view store, KS ks, VS vs, TimestampExtractorFn<K, V> extractor,
+                  std::optional<InvalidTimestampPolicy> policy, TaskServices& services)
       : key_serde_(ks), value_serde_(vs), services_(services),
-        writer_(store, std::move(ks), std::move(vs), services) {}
+        writer_(store, std::move(ks), std::move(vs), services), extractor_(std::move(extractor)),
+        stamper_(policy, static_cast<bool>(extractor_), services) {}
 
   absl::Status AddChild(NodeInstance* child) override {
     return writer_.emitter().out().Wire(child);
@@ -400,6 +402,7 @@ class TableSourceNode final : public SourceInput {
 
   void ProcessRaw(std::span<const RawRecord> raw, const BatchContext& context) override {
     writer_.emitter().Begin();
+    stamper_.partition_time(context);  // sizes the per-topic state
     for (size_t i = 0; i < raw.size(); ++i) {
       const RawRecord& in = raw[i];
       if (in.key.data() == nullptr) {
@@ -423,12 +426,23 @@ class TableSourceNode final : public SourceInput {
         if (services_.deserialization_policy() == DeserializationErrorPolicy::kFail) {
           throw TaskFailure(std::move(why));
         }
-        services_.RecordSkipped(context, in.offset, why);
+        services_.RecordSkipped(context, in.offset,
+                                absl::Status(why.code(), Cat(why.message(), " (default.deserialization."
+                                                                            "exception.handler=continue)")));
         continue;
       }
-      writer_.Upsert(key_, std::move(value), in.timestamp, in.offset, static_cast<uint32_t>(i),
+      // A tombstone has no value to extract from: it keeps its record timestamp.
+      int64_t timestamp = stamper_.Base(in.timestamp);
+      if (extractor_ && value) {
+        timestamp = extractor_(std::as_const(key_), std::as_const(*value), in.timestamp,
+                               stamper_.partition_time(context));
+      }
+      std::optional<int64_t> stamped = stamper_.Stamp(timestamp, context, in.offset);
+      if (!stamped) continue;
+      writer_.Upsert(key_, std::move(value), *stamped, in.offset, static_cast<uint32_t>(i),
                      WritePosition{context.source_index, in.offset, 0});
     }
+    stamper_.EndBatch();
     writer_.emitter().End(&context);
   }
 
@@ -439,6 +453,8 @@ class TableSourceNode final : public SourceInput {
   VS value_serde_;
   TaskServices& services_;
   TableWriter<KS, VS> writer_;
+  TimestampExtractorFn<K, V> extractor_;
+  TimestampStamper stamper_;
   K key_{};
 };
 
