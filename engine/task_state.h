@@ -15,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "sluice/internal/graph.h"
 #include "sluice/internal/node.h"
-#include "src/state/key_filter.h"
+#include "sluice/internal/key_filter.h"
 #include "src/state/layers.h"
 #include "src/state/memory_store.h"
 #include "src/state/rocksdb_budget.h"

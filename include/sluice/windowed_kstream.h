@@ -44,6 +44,8 @@ class WindowValueGetter final : public ValueGetter<Windowed<typename KS::Type>, 
   std::optional<TableValue<VA>> Get(const Windowed<K>& windowed) override {
     store_key_(segments_, store_.KeyBytes(windowed.key, -1), windowed.window, &bytes_);
     if (!store_.Lookup(bytes_, &stored_)) return std::nullopt;
+    // A session's store key holds its start; its end is the value's timestamp.
+    if (StoreKey::kSessions && stored_.timestamp != windowed.window.end_ms) return std::nullopt;
     return TableValue<VA>{store_.DecodeValue(stored_.value), stored_.timestamp};
   }
 
@@ -67,11 +69,13 @@ class WindowValueGetter final : public ValueGetter<Windowed<typename KS::Type>, 
 };
 
 struct WindowStoreKeyOf {
+  static constexpr bool kSessions = false;
   void operator()(const Segments& s, std::string_view key, const Window& w, std::string* out) const {
     WindowStoreKey(s, key, w.start_ms, out);
   }
 };
 struct SessionStoreKeyOf {
+  static constexpr bool kSessions = true;
   void operator()(const Segments& s, std::string_view key, const Window& w, std::string* out) const {
     SessionStoreKey(s, key, w.start_ms, w.end_ms, out);
   }

@@ -103,6 +103,22 @@ absl::Status CachingStore::Put(std::string_view key, std::string_view value) {
   return EvictIfNeeded();
 }
 
+absl::Status CachingStore::PutAbsent(std::string_view key, std::string_view value) {
+  const bool cached = index_.contains(key);
+  Entry& e = Upsert(key);
+  if (!cached) {
+    // The caller knows the store below holds nothing here: no read at write-down.
+    e.base_known = true;
+    e.base.reset();
+  }
+  const size_t before = e.Bytes();
+  e.value.assign(value.data(), value.size());
+  e.deleted = false;
+  MarkDirty(e);
+  Account(before, e.Bytes());
+  return EvictIfNeeded();
+}
+
 absl::Status CachingStore::Delete(std::string_view key) {
   Entry& e = Upsert(key);
   const size_t before = e.Bytes();

@@ -73,6 +73,7 @@ class CachingStore final : public KeyValueBytesStore {
   const std::string& name() const override { return inner_->name(); }
   absl::Status Get(std::string_view key, std::string* value, bool* found) override;
   absl::Status Put(std::string_view key, std::string_view value) override;
+  absl::Status PutAbsent(std::string_view key, std::string_view value) override;
   absl::Status Delete(std::string_view key) override;
   absl::StatusOr<std::unique_ptr<StoreIterator>> Range(std::optional<std::string_view> from,
                                                        std::optional<std::string_view> to) override;
@@ -158,6 +159,10 @@ class MeteredStore final : public KeyValueBytesStore {
   absl::Status PutBlind(std::string_view key, std::string_view value) override {
     metrics_->puts.fetch_add(1, std::memory_order_relaxed);
     return inner_->PutBlind(key, value);
+  }
+  absl::Status PutAbsent(std::string_view key, std::string_view value) override {
+    metrics_->puts.fetch_add(1, std::memory_order_relaxed);
+    return inner_->PutAbsent(key, value);
   }
   absl::Status ShowBlindWrites() override { return inner_->ShowBlindWrites(); }
   void SetFlushListener(CacheFlushListener* listener) override { inner_->SetFlushListener(listener); }

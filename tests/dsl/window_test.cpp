@@ -160,6 +160,20 @@ TEST(TimeWindowsTest, CacheEmitsOneUpdatePerWindowPerCommit) {
   EXPECT_EQ(f.Read(), (std::vector<Out>{{"a", 0, 1000, 3, 30}, {"a", 1000, 2000, 2, 1020}}));
 }
 
+TEST(TimeWindowsTest, WindowsTheCacheEvictsAtCommitAreEmitted) {
+  // A cache of one byte evicts all but the newest entry on every write, so recording
+  // the stream time at commit evicts the last window written: its update must still
+  // come out (it was once lost between the eviction and the commit's flush).
+  Tumbling f(TimeWindows::OfSizeWithNoGrace(1000ms), TimeWindowedSerde<StringSerde>(1000),
+             {{"cache.max.bytes.buffering", "1"}});
+  ASSERT_NE(f.driver, nullptr);
+  f.Pipe("a", 10);
+  EXPECT_EQ(f.Read(), (std::vector<Out>{{"a", 0, 1000, 1, 10}}));
+  f.Pipe("a", 20);
+  f.Pipe("b", 30);
+  EXPECT_EQ(f.Read(), (std::vector<Out>{{"a", 0, 1000, 2, 20}, {"b", 0, 1000, 1, 30}}));
+}
+
 TEST(TimeWindowsTest, WindowedKeysAreKafkaStreamsBytes) {
   Tumbling f(TimeWindows::OfSizeWithNoGrace(1000ms), TimeWindowedSerde<StringSerde>(1000));
   ASSERT_NE(f.driver, nullptr);

@@ -1,6 +1,6 @@
 // KeyFilter: never a false negative; a false-positive rate near its design (~1% at 10
 // bits per key), and a graceful rise, not a failure, past the keys it was sized for.
-#include "src/state/key_filter.h"
+#include "sluice/internal/key_filter.h"
 
 #include <gtest/gtest.h>
 

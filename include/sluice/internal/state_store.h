@@ -133,6 +133,10 @@ class KeyValueBytesStore {
   // than Put. The key must not be written otherwise in the same commit interval.
   // ShowBlindWrites makes the buffered ones visible to reads now. Defaults: Put, no-op.
   virtual absl::Status PutBlind(std::string_view key, std::string_view value) { return Put(key, value); }
+  // A Put of a key the caller knows the store does not hold (a window it never wrote):
+  // a caching layer then need not read the store below for the old value when it lets
+  // the entry down. Default: Put.
+  virtual absl::Status PutAbsent(std::string_view key, std::string_view value) { return Put(key, value); }
   virtual absl::Status ShowBlindWrites() { return absl::OkStatus(); }
 };
 

@@ -124,8 +124,9 @@ class TypedStore {
 
   // `offset` (of the input record) is for the error message of a value that cannot be
   // serialized.
+  // `absent`: the caller knows the store does not hold `key` (KeyValueBytesStore::PutAbsent).
   void Put(std::string_view key, const V& value, int64_t timestamp, const PositionSet& positions,
-           int64_t offset) {
+           int64_t offset, bool absent = false) {
     std::string_view bytes;
     try {
       bytes = SerializeInto(value_serde_, value, value_buf_);
@@ -139,7 +140,7 @@ class TypedStore {
       return;
     }
     EncodeStored(bytes, timestamp, positions, &envelope_);
-    Check(store_.Put(key, envelope_), "writing");
+    Check(absent ? store_.PutAbsent(key, envelope_) : store_.Put(key, envelope_), "writing");
   }
 
   void Delete(std::string_view key) { Check(store_.Delete(key), "deleting from"); }
@@ -181,13 +182,17 @@ class PositionCounter {
 };
 
 // How a table's store keys map to the table's keys: a key-value store holds the key's
-// bytes; a window store adds the window (internal/window_store.h). Decode returns nullopt
-// for a store key that is no table row (a window store's stream-time record).
+// bytes; a window store adds the window (internal/window_store.h). Decode gets the entry's
+// envelope (the new one, else the old one) and returns nullopt for a store key that is no
+// table row (a window store's stream-time record). Keys whose row identity can change
+// under one store key (a session whose end moved) also have Replaced(store, key, old
+// envelope, new envelope): the row that the update retracts, if any.
 template <Serde KS>
 struct PlainKeys {
   using Key = typename KS::Type;
   template <class Store>
-  std::optional<Key> Decode(Store& store, std::string_view bytes) const {
+  std::optional<Key> Decode(Store& store, std::string_view bytes,
+                            std::optional<std::string_view> /*envelope*/) const {
     return store.DecodeKey(bytes);
   }
 };
@@ -238,12 +243,18 @@ class ChangeEmitter : public CacheFlushListener {
   // CacheFlushListener: an entry left the cache (commit or eviction).
   void OnFlush(std::string_view key, std::optional<std::string_view> envelope,
                std::optional<std::string_view> old_envelope) override {
-    std::optional<K> table_key = keys_.Decode(store_, key);
+    std::optional<K> table_key = keys_.Decode(store_, key, envelope ? envelope : old_envelope);
     if (!table_key) return;
     int64_t timestamp = 0;
     std::optional<V> value = Decode(envelope, &timestamp);
-    int64_t ignored = 0;
-    std::optional<V> old = Decode(old_envelope, &ignored);
+    int64_t old_timestamp = 0;
+    std::optional<V> old = Decode(old_envelope, &old_timestamp);
+    if constexpr (requires { keys_.Replaced(store_, key, old_envelope, envelope); }) {
+      if (std::optional<K> retracted = keys_.Replaced(store_, key, old_envelope, envelope)) {
+        Add(*retracted, std::nullopt, std::move(old), old_timestamp, -1, 0);
+        old.reset();
+      }
+    }
     Add(*table_key, std::move(value), std::move(old), timestamp, -1, 0);
   }
 

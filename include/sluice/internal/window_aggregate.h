@@ -37,23 +37,42 @@ struct WindowKeys {
   using Key = Windowed<typename KS::Type>;
   int64_t size_ms = 0;
   template <class Store>
-  std::optional<Key> Decode(Store& store, std::string_view bytes) const {
+  std::optional<Key> Decode(Store& store, std::string_view bytes,
+                            std::optional<std::string_view> /*envelope*/) const {
     if (bytes == kStreamTimeKey || bytes.size() < 16) return std::nullopt;
     const int64_t start = ReadOrdered64(bytes.substr(bytes.size() - 8));
     return Key{store.DecodeKey(bytes.substr(8, bytes.size() - 16)), Window{start, start + size_ms}};
   }
 };
 
-// Store keys of a session store as Windowed<K>: [segment][key][end][start].
+// Store keys of a session store as Windowed<K>: [segment][key][start], the session's end
+// in the envelope's timestamp.
 template <Serde KS>
 struct SessionKeys {
   using Key = Windowed<typename KS::Type>;
   template <class Store>
-  std::optional<Key> Decode(Store& store, std::string_view bytes) const {
-    if (bytes == kStreamTimeKey || bytes.size() < 24) return std::nullopt;
-    const int64_t end = ReadOrdered64(bytes.substr(bytes.size() - 16));
+  std::optional<Key> Decode(Store& store, std::string_view bytes,
+                            std::optional<std::string_view> envelope) const {
+    std::optional<int64_t> end = EndOf(envelope);
+    if (bytes == kStreamTimeKey || bytes.size() < 16 || !end) return std::nullopt;
     const int64_t start = ReadOrdered64(bytes.substr(bytes.size() - 8));
-    return Key{store.DecodeKey(bytes.substr(8, bytes.size() - 24)), Window{start, end}};
+    return Key{store.DecodeKey(bytes.substr(8, bytes.size() - 16)), Window{start, *end}};
+  }
+  // A session that grew at its end kept its store key: the update retracts the session
+  // with the old end (the cache let only the last write of the key down).
+  template <class Store>
+  std::optional<Key> Replaced(Store& store, std::string_view bytes,
+                              std::optional<std::string_view> old_envelope,
+                              std::optional<std::string_view> envelope) const {
+    std::optional<int64_t> old_end = EndOf(old_envelope);
+    std::optional<int64_t> end = EndOf(envelope);
+    if (!old_end || !end || *old_end == *end) return std::nullopt;
+    return Decode(store, bytes, old_envelope);
+  }
+  static std::optional<int64_t> EndOf(std::optional<std::string_view> envelope) {
+    StoredValue stored;
+    if (!envelope || !DecodeStored(*envelope, &stored)) return std::nullopt;
+    return stored.timestamp;
   }
 };
 
@@ -65,12 +84,14 @@ class WindowClock {
       : store_(store), segments_(retention_ms), retention_ms_(retention_ms) {}
 
   const Segments& segments() const { return segments_; }
+  WrittenFilter& written() { return written_; }
   // The stream time after seeing `timestamp`.
   int64_t Observe(int64_t timestamp) {
     if (!loaded_) {
       // Not in the constructor: the store is restored after the nodes are built.
       loaded_ = true;
       now_ = recorded_ = ReadStreamTime(store_).value_or(kNone);
+      written_.Start(LastSegment(store_));
     }
     now_ = std::max(now_, timestamp);
     return now_;
@@ -93,6 +114,7 @@ class WindowClock {
     const int64_t segment = segments_.Of(now_ - retention_ms_);
     if (segment <= dropped_) return;
     dropped_ = segment;
+    written_.DropBefore(segment);
     std::string end;
     AppendOrdered64(segment, &end);
     if (absl::Status s = store_.DropBefore(end); !s.ok()) {
@@ -113,6 +135,7 @@ class WindowClock {
   KeyValueBytesStore& store_;
   Segments segments_;
   int64_t retention_ms_;
+  WrittenFilter written_;
   bool loaded_ = false;
   int64_t now_ = kNone;
   int64_t recorded_ = kNone;
@@ -175,9 +198,11 @@ class WindowedAggregation {
   }
 
   // Writes `next` to a window and emits the change (unless the cache will).
+  // `absent`: the aggregation knows the store does not hold this window.
   void Write(std::string_view store_key, const WK& window, VA next, std::optional<VA> old,
-             int64_t timestamp, const PositionSet& positions, int64_t offset, uint32_t seq) {
-    store_.Put(store_key, next, timestamp, positions, offset);
+             int64_t timestamp, const PositionSet& positions, int64_t offset, uint32_t seq,
+             bool absent = false) {
+    store_.Put(store_key, next, timestamp, positions, offset, absent);
     if (!emitter_.caching()) {
       emitter_.Add(window, std::optional<VA>(std::move(next)), std::move(old), timestamp, offset, seq);
     }
@@ -204,9 +229,13 @@ class WindowedAggregation {
                              "'): ", why, "; stream time ", clock_.now()));
   }
 
+  // At commit. Recording the stream time is a write that can make the cache evict (and
+  // emit) a window, so it happens inside the flush's emission.
   void FlushCache() {
+    emitter_.Begin();
     clock_.Record();
-    emitter_.FlushStore();
+    if (absl::Status s = store_.bytes().Flush(); !s.ok()) throw TaskFailure(std::move(s));
+    emitter_.End(nullptr);
   }
 
   // The end of a batch: drops expired segments, emits, and notes the wall clock.
@@ -285,9 +314,14 @@ class TimeWindowAggregateNode final : public Input<typename KS::Type, V> {
           late = true;
           continue;
         }
-        WindowStoreKey(agg_.clock().segments(), key, start, &store_key_);
+        WindowClock& clock = agg_.clock();
+        const int64_t segment = clock.segments().Of(start);
+        WindowStoreKey(clock.segments(), key, start, &store_key_);
         const Windowed<K> window{r->key, Window{start, start + size}};
-        std::optional<typename Agg::Current> current = agg_.Read(store_key_);
+        // A window the aggregation knows it never wrote is not read.
+        std::optional<typename Agg::Current> current;
+        const bool known_new = !clock.written().MayHave(segment, store_key_);
+        if (!known_new) current = agg_.Read(store_key_);
         PositionSet positions;
         int64_t timestamp = t;
         std::optional<VA> old;
@@ -302,8 +336,9 @@ class TimeWindowAggregateNode final : public Input<typename KS::Type, V> {
         }
         VA next = apply_(std::as_const(r->key), std::as_const(r->value), std::as_const(old));
         positions.Advance(position);
+        clock.written().Written(segment, store_key_);
         agg_.Write(store_key_, window, std::move(next), std::move(old), timestamp, positions,
-                   r->offset, r->seq);
+                   r->offset, r->seq, known_new);
       }
       if (late) {
         agg_.Late(*batch.context, r->offset, t,
@@ -597,12 +632,19 @@ class SessionWindowAggregateNode final : public Input<typename KS::Type, V> {
     const WritePosition position = counter_.Next(context, r.offset);
     std::string_view key = agg_.KeyBytes(r.key, r.offset);
     found_.clear();
-    ScanTimeRange(agg_.store().bytes(), agg_.clock().segments(), key, t - gap_, std::max(now, t), 8,
-                  [&](std::string_view store_key, std::string_view envelope) {
-                    const int64_t end = ReadOrdered64(store_key.substr(store_key.size() - 16));
-                    const int64_t start = ReadOrdered64(store_key.substr(store_key.size() - 8));
-                    if (start <= t + gap_) found_.push_back(Session{Window{start, end}, agg_.Decode(envelope)});
-                  });
+    // Sessions ending at or after t - gap: in the segments of t - gap up to stream time.
+    const Segments& segments = agg_.clock().segments();
+    const WrittenFilter& written = agg_.clock().written();
+    ScanKeySegments(agg_.store().bytes(), key, segments.Of(t - gap_), segments.Of(std::max(now, t)),
+                    [&](int64_t segment) { return written.MayHave(segment, key); },
+                    [&](std::string_view store_key, std::string_view envelope) {
+                      const int64_t start = ReadOrdered64(store_key.substr(store_key.size() - 8));
+                      if (start > t + gap_) return;
+                      Current current = agg_.Decode(envelope);
+                      const int64_t end = current.timestamp;
+                      if (end < t - gap_) return;
+                      found_.push_back(Session{Window{start, end}, std::move(current)});
+                    });
     Window merged{t, t};
     std::optional<VA> aggregate = initial_();
     PositionSet positions;
@@ -624,6 +666,8 @@ class SessionWindowAggregateNode final : public Input<typename KS::Type, V> {
       return;
     }
     if (merged != Window{t, t}) {
+      // Kafka Streams deletes every merged session, the grown one too, and emits the
+      // deletions; a store key the merged session reuses is simply overwritten below.
       for (Session& s : found_) {
         SessionStoreKey(agg_.clock().segments(), key, s.window.start_ms, s.window.end_ms, &store_key_);
         agg_.Remove(store_key_, Windowed<K>{r.key, s.window}, std::move(s.current.value),
@@ -633,6 +677,7 @@ class SessionWindowAggregateNode final : public Input<typename KS::Type, V> {
     VA next = apply_(std::as_const(r.key), std::as_const(r.value), std::as_const(aggregate));
     positions.Advance(position);
     SessionStoreKey(agg_.clock().segments(), key, merged.start_ms, merged.end_ms, &store_key_);
+    agg_.clock().written().Written(agg_.clock().segments().Of(merged.end_ms), key);
     agg_.Write(store_key_, Windowed<K>{r.key, merged}, std::move(next), std::nullopt, merged.end_ms,
                positions, r.offset, r.seq);
   }
