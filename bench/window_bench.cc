@@ -489,6 +489,7 @@ bool ParseFlag(const char* arg) {
 int main(int argc, char** argv) {
   using namespace sluice::bench;
   ProgramName() = "window_bench";
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines as they come, also into a file
   for (int i = 1; i < argc; ++i) {
     if (!ParseFlag(argv[i])) {
       std::fprintf(stderr, "window_bench: unknown flag %s (flags: --records --keys --zipf "

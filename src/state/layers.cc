@@ -94,13 +94,7 @@ absl::Status CachingStore::Get(std::string_view key, std::string* value, bool* f
 }
 
 absl::Status CachingStore::Put(std::string_view key, std::string_view value) {
-  Entry& e = Upsert(key);
-  const size_t before = e.Bytes();
-  e.value.assign(value.data(), value.size());
-  e.deleted = false;
-  MarkDirty(e);
-  Account(before, e.Bytes());
-  return EvictIfNeeded();
+  return Write(Upsert(key), value);
 }
 
 absl::Status CachingStore::PutAbsent(std::string_view key, std::string_view value) {
@@ -111,6 +105,10 @@ absl::Status CachingStore::PutAbsent(std::string_view key, std::string_view valu
     e.base_known = true;
     e.base.reset();
   }
+  return Write(e, value);
+}
+
+absl::Status CachingStore::Write(Entry& e, std::string_view value) {
   const size_t before = e.Bytes();
   e.value.assign(value.data(), value.size());
   e.deleted = false;

@@ -105,6 +105,8 @@ class CachingStore final : public KeyValueBytesStore {
   using Lru = std::list<Entry>;
 
   Entry& Upsert(std::string_view key);
+  // Sets an entry's new value (dirty) and evicts what the budget no longer holds.
+  absl::Status Write(Entry& e, std::string_view value);
   void MarkDirty(Entry& e);
   void MarkClean(Entry& e);
   absl::Status WriteDown(Entry& e);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "sluice/sluice.h"
 #include "sluice/testing.h"
@@ -22,6 +23,9 @@ void PrintTo(const KeyValue<K, V>& kv, std::ostream* os) {
 
 namespace testing {
 
+// Config that turns the record cache off: every update is emitted as it happens.
+inline const std::map<std::string, std::string> kNoCache = {{"cache.max.bytes.buffering", "0"}};
+
 // Builds the topology and a driver for it; a failure fails the test and gives null.
 inline std::unique_ptr<TopologyTestDriver> MakeDriver(
     StreamsBuilder& builder, TopologyTestDriver::Options options = {},
@@ -32,6 +36,18 @@ inline std::unique_ptr<TopologyTestDriver> MakeDriver(
   auto driver = TopologyTestDriver::Create(*topology, std::move(options), std::move(config));
   EXPECT_TRUE(driver.ok()) << driver.status();
   return driver.ok() ? std::move(*driver) : nullptr;
+}
+
+// The '|'-separated fields of a test value ("a|b|c").
+inline std::vector<std::string> Fields(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    const size_t bar = s.find('|', start);
+    out.push_back(s.substr(start, bar - start));
+    if (bar == std::string::npos) return out;
+    start = bar + 1;
+  }
 }
 
 }  // namespace testing

@@ -15,7 +15,6 @@ using OptS = std::optional<std::string>;
 using SOKV = KeyValue<std::string, OptS>;
 
 // Caching off, so that every update shows.
-inline const std::map<std::string, std::string> kNoCache = {{"cache.max.bytes.buffering", "0"}};
 
 inline std::string Show(const OptS& s) { return s ? *s : "null"; }
 

@@ -23,19 +23,9 @@
 namespace sluice {
 namespace {
 
+using sluice::testing::Fields;
 using sluice::testing::MakeDriver;
 using SSKV = KeyValue<std::string, std::string>;
-
-std::vector<std::string> Fields(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    const size_t bar = s.find('|', start);
-    out.push_back(s.substr(start, bar - start));
-    if (bar == std::string::npos) return out;
-    start = bar + 1;
-  }
-}
 
 struct Events {
   std::vector<SSKV> persons, auctions, bids;

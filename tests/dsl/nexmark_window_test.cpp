@@ -27,22 +27,12 @@
 namespace sluice {
 namespace {
 
+using sluice::testing::Fields;
 using sluice::testing::MakeDriver;
 using namespace std::chrono_literals;
 
 constexpr int64_t kBase = 1'000'000;  // the first event's time (ms)
 constexpr int64_t kGraceMs = 5000;
-
-std::vector<std::string> Fields(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    const size_t bar = s.find('|', start);
-    out.push_back(s.substr(start, bar - start));
-    if (bar == std::string::npos) return out;
-    start = bar + 1;
-  }
-}
 
 struct Event {
   std::string key, value;

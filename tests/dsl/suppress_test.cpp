@@ -14,6 +14,7 @@
 #include "sluice/sluice.h"
 #include "sluice/testing.h"
 #include "tests/dsl/dsl_test_util.h"
+#include "tests/dsl/window_test_util.h"
 
 namespace sluice {
 namespace {
@@ -21,24 +22,8 @@ namespace {
 using sluice::testing::MakeDriver;
 using namespace std::chrono_literals;
 
-const std::map<std::string, std::string> kNoCache = {{"cache.max.bytes.buffering", "0"}};
-
-struct Out {
-  std::string key;
-  int64_t start = 0, end = 0;
-  std::optional<int64_t> value;
-  int64_t timestamp = 0;
-  friend bool operator==(const Out&, const Out&) = default;
-  friend std::ostream& operator<<(std::ostream& os, const Out& o) {
-    os << "{" << o.key << "@[" << o.start << "," << o.end << "] ";
-    if (o.value) {
-      os << *o.value;
-    } else {
-      os << "null";
-    }
-    return os << " t" << o.timestamp << "}";
-  }
-};
+using sluice::testing::kNoCache;
+using Out = sluice::testing::WindowOut;
 
 template <class WS>
 struct Fixture {
@@ -58,16 +43,7 @@ struct Fixture {
     out.emplace(driver->CreateOutputTopic("out", ws, Nullable<Int64Serde>()));
   }
   void Pipe(const std::string& key, int64_t t) { ASSERT_TRUE(in->PipeInput(key, "v", t).ok()); }
-  std::vector<Out> Read() {
-    std::vector<Out> got;
-    auto records = out->ReadRecordsToList();
-    EXPECT_TRUE(records.ok()) << records.status();
-    if (!records.ok()) return got;
-    for (auto& r : *records) {
-      got.push_back({r.key.key, r.key.window.start_ms, r.key.window.end_ms, r.value, r.timestamp});
-    }
-    return got;
-  }
+  std::vector<Out> Read() { return sluice::testing::ReadWindowOuts(*out); }
 };
 
 using TimeFixture = Fixture<TimeWindowedSerde<StringSerde>>;

@@ -20,6 +20,7 @@
 #include "sluice/sluice.h"
 #include "sluice/testing.h"
 #include "tests/dsl/dsl_test_util.h"
+#include "tests/dsl/window_test_util.h"
 
 namespace sluice {
 namespace {
@@ -27,36 +28,12 @@ namespace {
 using sluice::testing::MakeDriver;
 using namespace std::chrono_literals;
 
-const std::map<std::string, std::string> kNoCache = {{"cache.max.bytes.buffering", "0"}};
-
-// One output record of a windowed count: key, window, value (nullopt: deleted), time.
-struct Out {
-  std::string key;
-  int64_t start = 0, end = 0;
-  std::optional<int64_t> value;
-  int64_t timestamp = 0;
-  friend bool operator==(const Out&, const Out&) = default;
-  friend std::ostream& operator<<(std::ostream& os, const Out& o) {
-    os << "{" << o.key << "@[" << o.start << "," << o.end << "] ";
-    if (o.value) {
-      os << *o.value;
-    } else {
-      os << "null";
-    }
-    return os << " t" << o.timestamp << "}";
-  }
-};
+using sluice::testing::kNoCache;
+using Out = sluice::testing::WindowOut;
 
 template <class WS>
 std::vector<Out> ReadAll(TestOutputTopic<WS, Nullable<Int64Serde>>& topic) {
-  std::vector<Out> out;
-  auto records = topic.ReadRecordsToList();
-  EXPECT_TRUE(records.ok()) << records.status();
-  if (!records.ok()) return out;
-  for (auto& r : *records) {
-    out.push_back({r.key.key, r.key.window.start_ms, r.key.window.end_ms, r.value, r.timestamp});
-  }
-  return out;
+  return sluice::testing::ReadWindowOuts(topic);
 }
 
 // count() over `windows` of topic "in", written to "out" with `key_serde`.

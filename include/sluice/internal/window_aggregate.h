@@ -275,22 +275,45 @@ bool HasNullKeyOrValue(const Record<K, V>& r) {
   return false;
 }
 
+// What the three windowed aggregation nodes share: the aggregation, the position counter,
+// and the node interface around them.
+template <class V, Serde KS, Serde VAS, class Keys>
+class WindowedAggregateNode : public Input<typename KS::Type, V> {
+ public:
+  absl::Status AddChild(NodeInstance* child) override { return agg_.emitter().out().Wire(child); }
+  void FlushCache() override { agg_.FlushCache(); }
+  void Punctuate(bool stream_time, int64_t time) override {
+    if (!stream_time) agg_.PunctuateWallClock(time);
+  }
+  void Reset() override { counter_.Reset(); }
+
+ protected:
+  using Agg = WindowedAggregation<KS, VAS, Keys>;
+  WindowedAggregateNode(const WindowAggregateSpec& spec, KS ks, VAS vas, Keys keys,
+                        TaskServices& services)
+      : agg_(spec, std::move(ks), std::move(vas), std::move(keys), services) {}
+
+  Agg agg_;
+  PositionCounter counter_;
+};
+
 // Time windows (tumbling, hopping): a record at t updates every window
 // [start, start + size) with start a multiple of the advance and start <= t < start + size.
 // `Apply(key, value, optional<VA> current) -> VA`, as for KGroupedStream aggregations.
 template <class V, Serde KS, Serde VAS, class Apply>
-class TimeWindowAggregateNode final : public Input<typename KS::Type, V> {
+class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, WindowKeys<KS>> {
+  using Base = WindowedAggregateNode<V, KS, VAS, WindowKeys<KS>>;
+  using Base::agg_;
+  using Base::counter_;
+
  public:
   using K = typename KS::Type;
   using VA = typename VAS::Type;
 
   TimeWindowAggregateNode(const WindowAggregateSpec& spec, const TimeWindows& windows, KS ks,
                           VAS vas, Apply apply, TaskServices& services)
-      : windows_(windows),
-        agg_(spec, std::move(ks), std::move(vas), WindowKeys<KS>{windows.size_ms()}, services),
-        apply_(std::move(apply)) {}
-
-  absl::Status AddChild(NodeInstance* child) override { return agg_.emitter().out().Wire(child); }
+      : Base(spec, std::move(ks), std::move(vas), WindowKeys<KS>{windows.size_ms()}, services),
+        windows_(windows), apply_(std::move(apply)) {}
 
   void Process(const Batch<K, V>& batch) override {
     agg_.emitter().Begin();
@@ -348,18 +371,11 @@ class TimeWindowAggregateNode final : public Input<typename KS::Type, V> {
     agg_.EndBatch(batch.context);
   }
 
-  void FlushCache() override { agg_.FlushCache(); }
-  void Punctuate(bool stream_time, int64_t time) override {
-    if (!stream_time) agg_.PunctuateWallClock(time);
-  }
-  void Reset() override { counter_.Reset(); }
 
  private:
-  using Agg = WindowedAggregation<KS, VAS, WindowKeys<KS>>;
+  using Agg = typename Base::Agg;
   TimeWindows windows_;
-  Agg agg_;
   Apply apply_;
-  PositionCounter counter_;
   std::string store_key_;
 };
 
@@ -381,19 +397,20 @@ inline void MergePositions(PositionSet& into, const PositionSet& from) {
 // from the aggregates it found. Records before d (whose left window would start below 0)
 // share the window [0, d].
 template <class V, Serde KS, Serde VAS, class Apply>
-class SlidingWindowAggregateNode final : public Input<typename KS::Type, V> {
+class SlidingWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, WindowKeys<KS>> {
+  using Base = WindowedAggregateNode<V, KS, VAS, WindowKeys<KS>>;
+  using Base::agg_;
+  using Base::counter_;
+
  public:
   using K = typename KS::Type;
   using VA = typename VAS::Type;
 
   SlidingWindowAggregateNode(const WindowAggregateSpec& spec, const SlidingWindows& windows,
                              KS ks, VAS vas, Apply apply, TaskServices& services)
-      : d_(windows.time_difference_ms()), grace_(windows.grace_ms()),
-        agg_(spec, std::move(ks), std::move(vas), WindowKeys<KS>{windows.time_difference_ms()},
+      : Base(spec, std::move(ks), std::move(vas), WindowKeys<KS>{windows.time_difference_ms()},
              services),
-        apply_(std::move(apply)) {}
-
-  absl::Status AddChild(NodeInstance* child) override { return agg_.emitter().out().Wire(child); }
+        d_(windows.time_difference_ms()), grace_(windows.grace_ms()), apply_(std::move(apply)) {}
 
   void Process(const Batch<K, V>& batch) override {
     agg_.emitter().Begin();
@@ -429,15 +446,9 @@ class SlidingWindowAggregateNode final : public Input<typename KS::Type, V> {
     agg_.EndBatch(batch.context);
   }
 
-  void FlushCache() override { agg_.FlushCache(); }
-  void Punctuate(bool stream_time, int64_t time) override {
-    if (!stream_time) agg_.PunctuateWallClock(time);
-  }
-  void Reset() override { counter_.Reset(); }
 
  private:
-  using Agg = WindowedAggregation<KS, VAS, WindowKeys<KS>>;
-  using Current = typename Agg::Current;
+  using Current = typename Base::Agg::Current;
   struct Found {
     int64_t start;
     Current current;
@@ -567,9 +578,7 @@ class SlidingWindowAggregateNode final : public Input<typename KS::Type, V> {
 
   int64_t d_;
   int64_t grace_;
-  Agg agg_;
   Apply apply_;
-  PositionCounter counter_;
   // The record being processed.
   const Record<K, V>* record_ = nullptr;
   WritePosition position_;
@@ -586,7 +595,11 @@ class SlidingWindowAggregateNode final : public Input<typename KS::Type, V> {
 // `Merge(key, a, b)` merges two sessions' aggregates, and `initial()` is where merging
 // starts (nullopt for reduce: the first session's aggregate).
 template <class V, Serde KS, Serde VAS, class Apply, class Merge, class Initial>
-class SessionWindowAggregateNode final : public Input<typename KS::Type, V> {
+class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, SessionKeys<KS>> {
+  using Base = WindowedAggregateNode<V, KS, VAS, SessionKeys<KS>>;
+  using Base::agg_;
+  using Base::counter_;
+
  public:
   using K = typename KS::Type;
   using VA = typename VAS::Type;
@@ -594,11 +607,9 @@ class SessionWindowAggregateNode final : public Input<typename KS::Type, V> {
   SessionWindowAggregateNode(const WindowAggregateSpec& spec, const SessionWindows& windows,
                              KS ks, VAS vas, Apply apply, Merge merge, Initial initial,
                              TaskServices& services)
-      : gap_(windows.inactivity_gap_ms()), grace_(windows.grace_ms()),
-        agg_(spec, std::move(ks), std::move(vas), SessionKeys<KS>{}, services),
-        apply_(std::move(apply)), merge_(std::move(merge)), initial_(std::move(initial)) {}
-
-  absl::Status AddChild(NodeInstance* child) override { return agg_.emitter().out().Wire(child); }
+      : Base(spec, std::move(ks), std::move(vas), SessionKeys<KS>{}, services),
+        gap_(windows.inactivity_gap_ms()), grace_(windows.grace_ms()), apply_(std::move(apply)),
+        merge_(std::move(merge)), initial_(std::move(initial)) {}
 
   void Process(const Batch<K, V>& batch) override {
     agg_.emitter().Begin();
@@ -608,15 +619,9 @@ class SessionWindowAggregateNode final : public Input<typename KS::Type, V> {
     agg_.EndBatch(batch.context);
   }
 
-  void FlushCache() override { agg_.FlushCache(); }
-  void Punctuate(bool stream_time, int64_t time) override {
-    if (!stream_time) agg_.PunctuateWallClock(time);
-  }
-  void Reset() override { counter_.Reset(); }
 
  private:
-  using Agg = WindowedAggregation<KS, VAS, SessionKeys<KS>>;
-  using Current = typename Agg::Current;
+  using Current = typename Base::Agg::Current;
   struct Session {
     Window window;
     Current current;
@@ -684,11 +689,9 @@ class SessionWindowAggregateNode final : public Input<typename KS::Type, V> {
 
   int64_t gap_;
   int64_t grace_;
-  Agg agg_;
   Apply apply_;
   Merge merge_;
   Initial initial_;
-  PositionCounter counter_;
   std::vector<Session> found_;
   std::string store_key_;
 };

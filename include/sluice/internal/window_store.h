@@ -156,13 +156,31 @@ inline void SessionStoreKey(const Segments& segments, std::string_view key, int6
   AppendOrdered64(start, out);
 }
 
+// Calls f(key, envelope) for the keys of exactly `size` bytes in [lo, hi); a store
+// error is a TaskFailure naming the store.
+template <class F>
+void ForEachInRange(KeyValueBytesStore& store, std::string_view lo, std::string_view hi,
+                    size_t size, F&& f) {
+  absl::StatusOr<std::unique_ptr<StoreIterator>> it = store.Range(lo, hi);
+  absl::Status status = it.ok() ? absl::OkStatus() : it.status();
+  if (status.ok()) {
+    for (StoreIterator& i = **it; i.Valid(); i.Next()) {
+      if (i.key().size() == size) f(i.key(), i.value());
+    }
+    status = (*it)->status();
+  }
+  if (!status.ok()) {
+    throw TaskFailure(absl::Status(status.code(), Cat("reading state store '", store.name(), "': ",
+                                                      status.message())));
+  }
+}
+
 // Calls f(store key, envelope) for the keys [segment][`key`][t][suffix of `suffix_size`
 // bytes] with t in [from, to], in (t, suffix) order. Views are valid during the call.
 template <class F>
 void ScanTimeRange(KeyValueBytesStore& store, const Segments& segments, std::string_view key,
                    int64_t from, int64_t to, size_t suffix_size, F&& f) {
   if (from > to) return;
-  const size_t size = 8 + key.size() + 8 + suffix_size;
   std::string lo, hi;
   for (int64_t segment = segments.Of(from); segment <= segments.Of(to); ++segment) {
     lo.clear();
@@ -175,19 +193,7 @@ void ScanTimeRange(KeyValueBytesStore& store, const Segments& segments, std::str
     } else {
       hi = *PrefixEnd(hi);
     }
-    absl::StatusOr<std::unique_ptr<StoreIterator>> it = store.Range(lo, hi);
-    if (!it.ok()) {
-      throw TaskFailure(absl::Status(it.status().code(), Cat("reading state store '", store.name(),
-                                                             "': ", it.status().message())));
-    }
-    for (StoreIterator& i = **it; i.Valid(); i.Next()) {
-      if (i.key().size() == size) f(i.key(), i.value());
-    }
-    if (!(*it)->status().ok()) {
-      throw TaskFailure(absl::Status((*it)->status().code(),
-                                     Cat("reading state store '", store.name(), "': ",
-                                         (*it)->status().message())));
-    }
+    ForEachInRange(store, lo, hi, 8 + key.size() + 8 + suffix_size, f);
   }
 }
 
@@ -196,27 +202,13 @@ void ScanTimeRange(KeyValueBytesStore& store, const Segments& segments, std::str
 template <class M, class F>
 void ScanKeySegments(KeyValueBytesStore& store, std::string_view key, int64_t from_segment,
                      int64_t to_segment, M&& may_have, F&& f) {
-  const size_t size = 8 + key.size() + 8;
   std::string lo;
   for (int64_t segment = from_segment; segment <= to_segment; ++segment) {
     if (!may_have(segment)) continue;
     lo.clear();
     AppendOrdered64(segment, &lo);
     lo.append(key);
-    const std::string hi = *PrefixEnd(lo);
-    absl::StatusOr<std::unique_ptr<StoreIterator>> it = store.Range(lo, hi);
-    if (!it.ok()) {
-      throw TaskFailure(absl::Status(it.status().code(), Cat("reading state store '", store.name(),
-                                                             "': ", it.status().message())));
-    }
-    for (StoreIterator& i = **it; i.Valid(); i.Next()) {
-      if (i.key().size() == size) f(i.key(), i.value());
-    }
-    if (!(*it)->status().ok()) {
-      throw TaskFailure(absl::Status((*it)->status().code(),
-                                     Cat("reading state store '", store.name(), "': ",
-                                         (*it)->status().message())));
-    }
+    ForEachInRange(store, lo, *PrefixEnd(lo), 8 + key.size() + 8, f);
   }
 }
 
