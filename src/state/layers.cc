@@ -71,6 +71,7 @@ CachingStore::Entry& CachingStore::Upsert(std::string_view key) {
   lru_.push_back(Entry{std::string(key)});
   Lru::iterator entry = std::prev(lru_.end());
   index_.emplace(entry->key, entry);
+  if (ordered_) ordered_->emplace(entry->key, &*entry);
   Account(0, entry->Bytes());
   return *entry;
 }
@@ -164,6 +165,7 @@ absl::Status CachingStore::EvictIfNeeded() {
     }
     Account(victim.Bytes(), 0);
     index_.erase(victim.key);
+    if (ordered_) ordered_->erase(victim.key);
     lru_.pop_front();
   }
   return absl::OkStatus();
@@ -179,10 +181,85 @@ absl::Status CachingStore::Flush() {
   return inner_->Flush();
 }
 
+namespace {
+
+// The cached entries of a range (views) merged over the store below's iterator.
+class CacheMergedIterator final : public StoreIterator {
+ public:
+  struct Cached {
+    std::string_view key;
+    std::string_view value;
+    bool deleted;
+  };
+  CacheMergedIterator(std::vector<Cached> cached, std::unique_ptr<StoreIterator> below)
+      : cached_(std::move(cached)), below_(std::move(below)) {
+    Settle();
+  }
+  bool Valid() const override { return on_ != On::kNone; }
+  void Next() override {
+    if (on_ == On::kCache) {
+      ++next_;
+    } else {
+      below_->Next();
+    }
+    Settle();
+  }
+  std::string_view key() const override { return on_ == On::kCache ? cached_[next_].key : below_->key(); }
+  std::string_view value() const override {
+    return on_ == On::kCache ? cached_[next_].value : below_->value();
+  }
+  absl::Status status() const override { return below_->status(); }
+
+ private:
+  enum class On { kNone, kCache, kBelow };
+  // Points at the smaller key of the two sides; a cached key hides the same key below,
+  // and a cached delete is skipped.
+  void Settle() {
+    while (true) {
+      const bool cache = next_ < cached_.size();
+      const bool below = below_->Valid();
+      if (!cache && !below) {
+        on_ = On::kNone;
+        return;
+      }
+      if (cache && (!below || cached_[next_].key <= below_->key())) {
+        if (below && cached_[next_].key == below_->key()) below_->Next();
+        if (cached_[next_].deleted) {
+          ++next_;
+          continue;
+        }
+        on_ = On::kCache;
+        return;
+      }
+      on_ = On::kBelow;
+      return;
+    }
+  }
+
+  std::vector<Cached> cached_;
+  size_t next_ = 0;
+  std::unique_ptr<StoreIterator> below_;
+  On on_ = On::kNone;
+};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<StoreIterator>> CachingStore::Range(
     std::optional<std::string_view> from, std::optional<std::string_view> to) {
-  if (absl::Status s = Flush(); !s.ok()) return s;
-  return inner_->Range(from, to);
+  absl::StatusOr<std::unique_ptr<StoreIterator>> below = inner_->Range(from, to);
+  if (!below.ok() || lru_.empty()) return below;
+  if (!ordered_) {
+    ordered_.emplace();
+    for (const Entry& e : lru_) ordered_->emplace(e.key, &e);
+  }
+  std::vector<CacheMergedIterator::Cached> cached;
+  for (auto it = from ? ordered_->lower_bound(*from) : ordered_->begin();
+       it != ordered_->end() && (!to || it->first < *to); ++it) {
+    cached.push_back({it->first, it->second->value, it->second->deleted});
+  }
+  if (cached.empty()) return below;
+  return std::unique_ptr<StoreIterator>(
+      std::make_unique<CacheMergedIterator>(std::move(cached), std::move(*below)));
 }
 
 absl::StatusOr<uint64_t> CachingStore::ApproximateNumEntries() {
@@ -199,6 +276,7 @@ void CachingStore::Discard() {
   dirty_.clear();
   Account(bytes_, 0);
   index_.clear();
+  if (ordered_) ordered_->clear();
   lru_.clear();
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "sluice/internal/node.h"
 #include "sluice/internal/state_store.h"
@@ -63,7 +64,11 @@ struct CacheBudget {
 
 // A write-back cache: writes stay here, one entry per key, until Flush() (at commit) or
 // eviction (least recently used first, when the thread's budget is exceeded) lets them
-// down and tells the flush listener. Range scans flush first and then read below.
+// down and tells the flush listener. A range scan merges the cached entries in the range
+// over the store below (cached values win, cached deletes hide keys), without writing
+// anything down; its views are valid until the next write to this store. The first scan
+// while the cache holds entries starts an ordered index of the keys (stores that never
+// scan, like key-value aggregations, do not pay for it).
 class CachingStore final : public KeyValueBytesStore {
  public:
   CachingStore(std::unique_ptr<KeyValueBytesStore> inner, CacheBudget& budget)
@@ -121,6 +126,8 @@ class CachingStore final : public KeyValueBytesStore {
   // same store while it flushes is not supported).
   std::vector<Entry*> dirty_;
   absl::flat_hash_map<std::string_view, Lru::iterator, StringHash, StringEq> index_;
+  // The keys in order, for range scans; started by the first scan of a non-empty cache.
+  std::optional<absl::btree_map<std::string_view, const Entry*>> ordered_;
   size_t bytes_ = 0;
 };
 

@@ -253,18 +253,36 @@ TEST_F(CachingStoreTest, AStoreKeepsItsNewestEntryEvenOverTheBudget) {
   EXPECT_EQ(listener_.calls, (Calls{{"k1", "v"}}));
 }
 
-TEST_F(CachingStoreTest, RangeFlushesFirstAndReadsBelow) {
+TEST_F(CachingStoreTest, RangeMergesTheCacheOverTheStoreBelowWithoutWritingDown) {
   ASSERT_TRUE(memory_->Put("a", "below").ok());
+  ASSERT_TRUE(memory_->Put("d", "below").ok());
+  ASSERT_TRUE(memory_->Put("e", "below").ok());
+  const Entries want = {{"b", "cached"}, {"c", "cached"}, {"d", "newer"}, {"e", "below"}};
+  // An empty cache: the store below's range as it is.
+  EXPECT_EQ(Keys(Scan(*cache_, std::nullopt, std::nullopt)),
+            (std::vector<std::string>{"a", "d", "e"}));
   Put("b", "cached");
   Put("c", "cached");
+  Put("d", "newer");
   ASSERT_TRUE(cache_->Delete("a").ok());
-  EXPECT_EQ(Scan(*cache_, std::nullopt, std::nullopt),
-            (Entries{{"b", "cached"}, {"c", "cached"}}));
-  EXPECT_EQ(listener_.calls.size(), 3u) << "the range flushed every dirty entry";
-  EXPECT_EQ(GetValue(*memory_, "b"), "cached");
-  EXPECT_EQ(below_->scans.load(), 1u);
-  EXPECT_EQ(Keys(Scan(*cache_, "b", "c")), (std::vector<std::string>{"b"}));
-  EXPECT_EQ(listener_.calls.size(), 3u) << "nothing left to flush";
+  EXPECT_EQ(Scan(*cache_, std::nullopt, std::nullopt), want);
+  EXPECT_TRUE(listener_.calls.empty()) << "a range writes nothing down";
+  EXPECT_EQ(GetValue(*memory_, "b"), std::nullopt);
+  EXPECT_EQ(Keys(Scan(*cache_, "b", "d")), (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(Keys(Scan(*cache_, "c", std::nullopt)), (std::vector<std::string>{"c", "d", "e"}));
+  // Keys cached after the first scan are in later scans.
+  Put("a0", "new");
+  EXPECT_EQ(Keys(Scan(*cache_, std::nullopt, "b")), (std::vector<std::string>{"a0"}));
+  // Written down, or evicted, the same range reads the same from below.
+  ASSERT_TRUE(cache_->Flush().ok());
+  EXPECT_EQ(listener_.calls.size(), 5u);
+  budget_.max_bytes = 1;
+  Put("z", "last");  // evicts every entry but this one
+  EXPECT_EQ(cache_->entries(), 1u);
+  Entries all = want;
+  all.insert(all.begin(), {"a0", "new"});
+  all.push_back({"z", "last"});
+  EXPECT_EQ(Scan(*cache_, std::nullopt, std::nullopt), all);
 }
 
 TEST_F(CachingStoreTest, ApproximateNumEntriesIsTheStoreBelows) {
