@@ -7,7 +7,7 @@
 //   grouped.WindowedBy(TimeWindows::OfSizeWithNoGrace(minutes(5)).AdvanceBy(minutes(1)));
 //   // Sliding: every distinct set of records no more than 30 s apart.
 //   grouped.WindowedBy(SlidingWindows::OfTimeDifferenceWithNoGrace(seconds(30)));
-//   // Sessions: records of a key less than 5 minutes apart form one session.
+//   // Sessions: records of a key at most 5 minutes apart form one session.
 //   grouped.WindowedBy(SessionWindows::OfInactivityGapWithNoGrace(minutes(5)));
 //
 // Grace: a window accepts records until stream time (the largest timestamp the
@@ -110,7 +110,7 @@ class SlidingWindows {
   int64_t grace_ms_;
 };
 
-// Sessions: a key's records less than `gap` apart belong to one session [first, last];
+// Sessions: a key's records at most `gap` apart belong to one session [first, last];
 // a record that bridges two sessions merges them.
 class SessionWindows {
  public:
