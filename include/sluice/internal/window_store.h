@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sluice/internal/key_filter.h"
 #include "sluice/internal/node.h"
@@ -89,12 +90,14 @@ class IdleAdvance {
 // it can skip the store read for a window it knows is new. Segments after the last one
 // the store held when the aggregation started (LastSegment) hold only what was written
 // since; for those, a Bloom filter per segment answers "never written" without a false
-// negative (a false positive costs one read). About 1.25 MiB per live segment. This holds
-// however the store was filled (local state, or a changelog that also had writes after
-// the last commit).
+// negative (a false positive costs one read). A segment's filter grows with what is
+// written into it: it starts at 1,000 keys (about 1.3 KiB) and adds a filter four times
+// larger whenever the last one is full, so a task with few windows pays little. This
+// holds however the store was filled (local state, or a changelog that also had writes
+// after the last commit).
 class WrittenFilter {
  public:
-  static constexpr size_t kExpectedPerSegment = 1000000;
+  static constexpr size_t kFirstCapacity = 1000;
 
   // Segments after `last` (nullopt: every segment) start empty.
   void Start(std::optional<int64_t> last) {
@@ -106,17 +109,38 @@ class WrittenFilter {
     auto it = filters_.find(segment);
     return it != filters_.end() && it->second.MayContain(key);
   }
-  void Written(int64_t segment, std::string_view key) {
-    auto it = filters_.find(segment);
-    if (it == filters_.end()) it = filters_.emplace(segment, KeyFilter(kExpectedPerSegment)).first;
-    it->second.Add(key);
-  }
+  void Written(int64_t segment, std::string_view key) { filters_[segment].Add(key); }
   // The segments before `segment` were dropped.
   void DropBefore(int64_t segment) { filters_.erase(filters_.begin(), filters_.lower_bound(segment)); }
 
  private:
+  // Bloom filters of growing size: a key is added to the last; MayContain asks them all.
+  class Growing {
+   public:
+    void Add(std::string_view key) {
+      if (filters_.empty() || added_ >= capacity_) {
+        capacity_ = filters_.empty() ? kFirstCapacity : capacity_ * 4;
+        filters_.emplace_back(capacity_);
+        added_ = 0;
+      }
+      filters_.back().Add(key);
+      ++added_;
+    }
+    bool MayContain(std::string_view key) const {
+      for (const KeyFilter& f : filters_) {
+        if (f.MayContain(key)) return true;
+      }
+      return false;
+    }
+
+   private:
+    std::vector<KeyFilter> filters_;
+    size_t capacity_ = 0;
+    size_t added_ = 0;
+  };
+
   int64_t after_ = std::numeric_limits<int64_t>::max();  // until Start: no answers
-  std::map<int64_t, KeyFilter> filters_;
+  std::map<int64_t, Growing> filters_;
 };
 
 // The last segment holding a key in a segmented store (nullopt: none), walking from the
