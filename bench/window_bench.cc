@@ -29,7 +29,8 @@
 // its own, so they see the same noisy machine over the same stretch of time.
 //
 // Before timing, every side runs `--check-records` and must agree on the final count of
-// every window (engine: the last update emitted per window).
+// every window (engine: the last update emitted per window). `--cache-mib` sets the
+// engine's record cache (default 10 MiB, Kafka Streams' default).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -73,6 +74,7 @@ struct Flags {
   int64_t check_records = 100000;
   int64_t reps = 3;
   int64_t budget_mib = 64;
+  int64_t cache_mib = 10;  // the record cache of the engine's cache-on side
   std::string only;  // --case=tumbling|hopping|session: just that one
 };
 Flags g_flags;
@@ -175,7 +177,7 @@ class EngineSide final : public Side {
  public:
   EngineSide(Case c, bool cache)
       : dir_(MakeTempDir("", "sluice-window-bench-")), collector_(*this),
-        cache_budget_{cache ? size_t{10} << 20 : 0} {
+        cache_budget_{cache ? static_cast<size_t>(g_flags.cache_mib) << 20 : 0} {
     StreamsBuilder builder;
     auto grouped = builder.Stream<std::string, std::string>("in").GroupByKey();
     using Out = Produced<TimeWindowedSerde<StringSerde>, Nullable<Int64Serde>>;
@@ -480,7 +482,7 @@ bool ParseFlag(const char* arg) {
   return i64("--records", g_flags.records) || i64("--keys", g_flags.keys) ||
          i64("--commit-records", g_flags.commit_records) ||
          i64("--check-records", g_flags.check_records) || i64("--reps", g_flags.reps) ||
-         i64("--budget-mib", g_flags.budget_mib);
+         i64("--budget-mib", g_flags.budget_mib) || i64("--cache-mib", g_flags.cache_mib);
 }
 
 }  // namespace
@@ -493,7 +495,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (!ParseFlag(argv[i])) {
       std::fprintf(stderr, "window_bench: unknown flag %s (flags: --records --keys --zipf "
-                           "--commit-records --check-records --reps --budget-mib --case)\n", argv[i]);
+                           "--commit-records --check-records --reps --budget-mib --cache-mib --case)\n", argv[i]);
       return 2;
     }
   }
