@@ -189,7 +189,8 @@ class App::Impl final : public RebalanceListener {
   void OnAssigned(const rd_kafka_topic_partition_list_t* partitions) override {
     // Each partition's records are parked in a queue of their own until the worker that
     // owns the task has restored its stores and forwards that queue to its own.
-    std::map<int, std::map<TaskId, std::vector<rd_kafka_queue_t*>>> by_thread;
+    std::map<int, std::map<TaskId, StreamThread::NewTask>> by_thread;
+    PartitionTimes times = CommittedPartitionTimes(partitions);
     for (int i = 0; i < partitions->cnt; ++i) {
       const rd_kafka_topic_partition_t& tp = partitions->elems[i];
       auto sub = topic_subtopology_.find(tp.topic);
@@ -206,11 +207,16 @@ class App::Impl final : public RebalanceListener {
       a.queue = std::move(*queue);
       a.thread = it->second;
       Park(a);
-      by_thread[it->second][id].push_back(a.parking.get());
+      StreamThread::NewTask& task = by_thread[it->second][id];
+      task.id = id;
+      task.parked.push_back(a.parking.get());
+      if (auto time = times.find({tp.topic, tp.partition}); time != times.end()) {
+        task.partition_times[tp.topic] = time->second;
+      }
     }
     for (auto& [thread, tasks] : by_thread) {
       std::vector<StreamThread::NewTask> list;
-      for (auto& [id, parked] : tasks) list.push_back({id, parked});
+      for (auto& [id, task] : tasks) list.push_back(std::move(task));
       absl::Status s = threads_[thread]->AddTasks(list);
       if (!s.ok()) RaiseError(s);
     }
@@ -555,21 +561,30 @@ class App::Impl final : public RebalanceListener {
       Unpark(a);  // fetched records wait in place; what was parked is dropped
       rd_kafka_topic_partition_list_add(parts.get(), tp.first.c_str(), tp.second);
     }
+    PartitionTimes times;
     if (parts->cnt > 0) {
-      if (absl::Status s = RewindToCommitted(parts.get()); !s.ok()) return s;
+      if (absl::Status s = RewindToCommitted(parts.get(), &times); !s.ok()) return s;
     }
     absl::StatusOr<std::unique_ptr<StreamThread>> fresh =
         StreamThread::Create(index, ThreadSettings(index));
     if (!fresh.ok()) return fresh.status();
     (*fresh)->Start();
-    std::map<TaskId, std::vector<rd_kafka_queue_t*>> parked;
+    std::map<TaskId, StreamThread::NewTask> tasks_by_id;
     for (auto& [tp, a] : assigned_) {
       if (a.thread != index) continue;
       Park(a);
-      parked[TaskId{topic_subtopology_.at(tp.first), tp.second}].push_back(a.parking.get());
+      StreamThread::NewTask& task = tasks_by_id[TaskId{topic_subtopology_.at(tp.first), tp.second}];
+      task.parked.push_back(a.parking.get());
+      if (auto time = times.find(tp); time != times.end()) {
+        task.partition_times[tp.first] = time->second;
+      }
     }
     std::vector<StreamThread::NewTask> tasks;
-    for (const TaskId& id : ids) tasks.push_back({id, parked[id]});
+    for (const TaskId& id : ids) {
+      StreamThread::NewTask& task = tasks_by_id[id];
+      task.id = id;
+      tasks.push_back(std::move(task));
+    }
     if (absl::Status s = (*fresh)->AddTasks(tasks); !s.ok()) return s;
     // The failed thread goes with its queued records.
     std::unique_ptr<StreamThread> failed = std::exchange(threads_[index], std::move(*fresh));
@@ -581,11 +596,44 @@ class App::Impl final : public RebalanceListener {
     return absl::OkStatus();
   }
 
-  // Seeks `partitions` to their committed offsets (or per auto.offset.reset).
-  absl::Status RewindToCommitted(const rd_kafka_topic_partition_list_t* partitions) {
+  // (topic, partition) -> the partition time committed with its offset.
+  using PartitionTimes = std::map<std::pair<std::string, int32_t>, int64_t>;
+
+  // The partition times in the offset metadata of `committed` (see EncodeOffsetMetadata).
+  static PartitionTimes PartitionTimesOf(const rd_kafka_topic_partition_list_t* committed) {
+    PartitionTimes times;
+    for (int i = 0; i < committed->cnt; ++i) {
+      const rd_kafka_topic_partition_t& tp = committed->elems[i];
+      if (tp.metadata == nullptr || tp.offset < 0) continue;
+      std::optional<int64_t> time = DecodeOffsetMetadata(
+          std::string_view(static_cast<const char*>(tp.metadata), tp.metadata_size));
+      if (time) times[{tp.topic, tp.partition}] = *time;
+    }
+    return times;
+  }
+
+  // The partition times committed for newly assigned `partitions`. Not fatal if the fetch
+  // fails: the tasks then start without them, as on a first start.
+  PartitionTimes CommittedPartitionTimes(const rd_kafka_topic_partition_list_t* partitions) {
+    if (partitions->cnt == 0) return {};
+    const std::chrono::milliseconds timeout(config_.default_api_timeout_ms());
+    absl::StatusOr<PartitionListPtr> committed = consumer_->Committed(partitions, timeout);
+    if (!committed.ok()) {
+      Log(LogLevel::kWarn, "tasks start without their committed partition times: ",
+          committed.status().message());
+      return {};
+    }
+    return PartitionTimesOf(committed->get());
+  }
+
+  // Seeks `partitions` to their committed offsets (or per auto.offset.reset), and
+  // returns in `times` the partition times committed with them.
+  absl::Status RewindToCommitted(const rd_kafka_topic_partition_list_t* partitions,
+                                 PartitionTimes* times) {
     const std::chrono::milliseconds timeout(config_.default_api_timeout_ms());
     absl::StatusOr<PartitionListPtr> committed = consumer_->Committed(partitions, timeout);
     if (!committed.ok()) return committed.status();
+    *times = PartitionTimesOf(committed->get());
     for (int i = 0; i < (*committed)->cnt; ++i) {
       rd_kafka_topic_partition_t& tp = (*committed)->elems[i];
       if (tp.offset < 0) tp.offset = reset_to_end_ ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;

@@ -1,5 +1,8 @@
 #include "engine/stream_thread.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "src/log.h"
 
 namespace sluice::internal {
@@ -327,8 +330,17 @@ absl::Status StreamThread::Commit(const std::vector<Task*>& tasks) {
       auto key = std::make_pair(topic, task->id().partition);
       auto it = committed_.find(key);
       if (it != committed_.end() && it->second == position) continue;
-      rd_kafka_topic_partition_list_add(offsets.get(), topic.c_str(), task->id().partition)
-          ->offset = position;
+      rd_kafka_topic_partition_t* tp =
+          rd_kafka_topic_partition_list_add(offsets.get(), topic.c_str(), task->id().partition);
+      tp->offset = position;
+      // The partition time goes with the offset, as in Kafka Streams, so that a task that
+      // resumes here has it (UsePartitionTimeOnInvalidTimestamp, stream time).
+      if (const int64_t time = task->TopicPartitionTime(topic); time >= 0) {
+        const std::string metadata = EncodeOffsetMetadata(time);
+        tp->metadata = std::malloc(metadata.size());  // the list free()s it
+        std::memcpy(tp->metadata, metadata.data(), metadata.size());
+        tp->metadata_size = metadata.size();
+      }
     }
   }
   bool committed = true;
@@ -369,6 +381,9 @@ absl::Status StreamThread::AddTasks(const std::vector<NewTask>& tasks) {
   return Run([this, tasks]() -> absl::Status {
     for (const NewTask& t : tasks) {
       if (auto it = tasks_.find(t.id); it != tasks_.end()) {  // more partitions of a task
+        for (const auto& [topic, time] : t.partition_times) {
+          it->second.task->RestorePartitionTime(topic, time);
+        }
         for (rd_kafka_queue_t* q : t.parked) {
           it->second.parked.push_back(q);
           if (it->second.running) rd_kafka_queue_forward(q, queue_.get());
@@ -382,6 +397,9 @@ absl::Status StreamThread::AddTasks(const std::vector<NewTask>& tasks) {
           Task::Create(t.id, *settings_.topology, *collector_, options,
                        settings_.counters ? &settings_.counters->tasks : nullptr);
       if (!task.ok()) return task.status();
+      for (const auto& [topic, time] : t.partition_times) {
+        (*task)->RestorePartitionTime(topic, time);
+      }
       const Subtopology& sub = settings_.topology->subtopologies[t.id.subtopology];
       std::vector<std::string> topics;
       for (size_t i = 0; i < sub.source_topics.size(); ++i) {

@@ -79,6 +79,8 @@ class StreamThread {
   struct NewTask {
     TaskId id;
     std::vector<rd_kafka_queue_t*> parked;
+    // Source topic (Kafka name) -> the partition time committed with its offset.
+    std::map<std::string, int64_t> partition_times;
   };
   // Creates the tasks on the worker and starts restoring their stores.
   absl::Status AddTasks(const std::vector<NewTask>& tasks);

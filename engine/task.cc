@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "absl/strings/escaping.h"
 #include "src/log.h"
 
 namespace sluice::internal {
@@ -27,6 +28,7 @@ absl::StatusOr<std::unique_ptr<Task>> Task::Create(TaskId id, const CompiledTopo
     task->source_index_[task->ResolveTopic(sub.source_topics[i], sub.source_internal[i])] =
         static_cast<uint32_t>(i);
   }
+  task->partition_times_.assign(sub.source_topics.size(), -1);
   if (!sub.stores.empty()) {
     std::vector<StoreSpec> specs;
     for (const std::string& name : sub.stores) specs.push_back(*topology.FindStore(name));
@@ -121,6 +123,23 @@ void Task::DiscardState() {
   if (state_ != nullptr) state_->Discard();
 }
 
+void Task::AdvancePartitionTime(uint32_t source_index, int64_t timestamp) {
+  if (source_index >= partition_times_.size()) return;
+  partition_times_[source_index] = std::max(partition_times_[source_index], timestamp);
+  stream_time_ = std::max(stream_time_, timestamp);
+}
+
+int64_t Task::TopicPartitionTime(std::string_view topic) const {
+  auto it = source_index_.find(topic);
+  return it != source_index_.end() ? partition_time(it->second) : -1;
+}
+
+void Task::RestorePartitionTime(std::string_view topic, int64_t timestamp) {
+  if (auto it = source_index_.find(topic); it != source_index_.end() && timestamp >= 0) {
+    AdvancePartitionTime(it->second, timestamp);
+  }
+}
+
 void Task::RecordLate(const BatchContext& context, int64_t offset, int64_t timestamp,
                       std::string_view what) {
   uint64_t n = 1;
@@ -147,6 +166,31 @@ void Task::RecordSkipped(const BatchContext& context, int64_t offset, const absl
 
 std::string Task::ResolveTopic(std::string_view name, bool internal) const {
   return internal ? Cat(options_.application_id, "-", name) : std::string(name);
+}
+
+namespace {
+constexpr uint8_t kOffsetMetadataVersion = 1;  // Kafka Streams' StreamTask: 1, or 2 with more after
+}  // namespace
+
+std::string EncodeOffsetMetadata(int64_t partition_time) {
+  std::string bytes(9, '\0');
+  bytes[0] = static_cast<char>(kOffsetMetadataVersion);
+  const auto t = static_cast<uint64_t>(partition_time);
+  for (int i = 0; i < 8; ++i) bytes[1 + i] = static_cast<char>(t >> (56 - 8 * i));
+  return absl::Base64Escape(bytes);
+}
+
+std::optional<int64_t> DecodeOffsetMetadata(std::string_view metadata) {
+  std::string bytes;
+  if (!absl::Base64Unescape(absl::string_view(metadata.data(), metadata.size()), &bytes) ||
+      bytes.size() < 9) {
+    return std::nullopt;
+  }
+  // Version 2 appends processor metadata after the same 9 bytes.
+  if (bytes[0] != 1 && bytes[0] != 2) return std::nullopt;
+  uint64_t t = 0;
+  for (int i = 0; i < 8; ++i) t = (t << 8) | static_cast<uint8_t>(bytes[1 + i]);
+  return static_cast<int64_t>(t);
 }
 
 }  // namespace sluice::internal

@@ -12,6 +12,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/global_stores.h"
@@ -103,9 +105,16 @@ class Task final : public TaskServices {
   int64_t wall_clock_time() const override { return wall_clock_ms_; }
   int64_t idle_window_close_ms() const override { return options_.idle_window_close_ms; }
   TimestampDefaults timestamp_defaults() const override { return options_.timestamps; }
-  void AdvanceStreamTime(int64_t timestamp) override {
-    stream_time_ = std::max(stream_time_, timestamp);
+  int64_t partition_time(uint32_t source_index) const override {
+    return source_index < partition_times_.size() ? partition_times_[source_index] : -1;
   }
+  void AdvancePartitionTime(uint32_t source_index, int64_t timestamp) override;
+  // The partition time of source topic `topic` (Kafka name), -1 if none; the worker
+  // commits it in the offset's metadata.
+  int64_t TopicPartitionTime(std::string_view topic) const;
+  // Before the first record: the partition time committed with `topic`'s offset (Kafka
+  // Streams restores it so, and stream time with it).
+  void RestorePartitionTime(std::string_view topic, int64_t timestamp);
   // The wall clock as the worker last read it (WallclockTimestampExtractor reads it).
   void SetWallClock(int64_t now_ms) { wall_clock_ms_ = now_ms; }
   void RequestCommit() override { commit_requested_ = true; }
@@ -128,6 +137,7 @@ class Task final : public TaskServices {
   std::unique_ptr<TaskState> state_;  // before graph_: nodes hold its stores
   std::unique_ptr<ProcessorGraph> graph_;
   std::map<std::string, uint32_t, std::less<>> source_index_;
+  std::vector<int64_t> partition_times_;  // by source index
   int64_t stream_time_ = -1;
   int64_t wall_clock_ms_ = 0;
   bool commit_requested_ = false;
@@ -136,5 +146,11 @@ class Task final : public TaskServices {
   absl::Status Guard(std::string_view what, F&& fn);
   std::map<std::string, int64_t, std::less<>> positions_;
 };
+
+// A partition time in a committed offset's metadata, in Kafka Streams' format (base64 of
+// a version byte 1 and the big-endian int64), so that either can resume from the
+// other's commits. Decode: nullopt for empty or foreign metadata.
+std::string EncodeOffsetMetadata(int64_t partition_time);
+std::optional<int64_t> DecodeOffsetMetadata(std::string_view metadata);
 
 }  // namespace sluice::internal

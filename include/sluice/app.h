@@ -92,7 +92,8 @@ struct PartitionLag {
 struct AppMetrics {
   uint64_t records_in = 0;       // records consumed and processed
   uint64_t records_out = 0;      // records sent to sinks
-  uint64_t records_skipped = 0;  // records that did not deserialize, under `continue`
+  uint64_t records_skipped = 0;  // records that did not deserialize, under `continue`, or
+                                 // had an invalid timestamp, under kSkip
   uint64_t records_late = 0;     // records dropped because their window had closed
   double process_rate = 0;       // records in per second over the last second
   uint64_t commits = 0;

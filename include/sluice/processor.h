@@ -40,7 +40,8 @@
 namespace sluice {
 
 enum class PunctuationType {
-  // Fires as the task's stream time (the largest record timestamp it has seen) advances.
+  // Fires as the task's stream time (the largest record timestamp it has seen, as its
+  // sources' timestamp extractors stamped them) advances; checked after each batch.
   kStreamTime,
   // Fires as the wall clock advances (checked between batches).
   kWallClockTime,
@@ -91,7 +92,9 @@ class ProcessorContext {
   // The task's partition, and the application's id.
   virtual int32_t partition() const = 0;
   virtual const std::string& application_id() const = 0;
-  // The largest record timestamp the task has seen, and the wall clock, in ms.
+  // The largest record timestamp the task has seen (as extracted; its sources report it
+  // per batch, so within a batch it may already include later records), and the wall
+  // clock, in ms.
   virtual int64_t current_stream_time() const = 0;
   virtual int64_t current_system_time() const = 0;
 

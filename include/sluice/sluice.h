@@ -23,6 +23,7 @@
 #include "sluice/serde.h"
 #include "sluice/streams_builder.h"
 #include "sluice/suppressed.h"
+#include "sluice/timestamp.h"
 #include "sluice/topic_writer.h"
 #include "sluice/topology.h"
 #include "sluice/windowed_kstream.h"

@@ -104,7 +104,9 @@ class StreamsBuilder {
   // Reads `topic` as a GlobalKTable: every partition, in every instance, into a local
   // RocksDB store named by `materialized` (default "<topic>-STATE-STORE-<n>"). The topic
   // is the store's changelog: there is no other. A record that does not deserialize
-  // follows default.deserialization.exception.handler.
+  // follows default.deserialization.exception.handler. Records keep their Kafka
+  // timestamps: the extractor and invalid-timestamp policy of `consumed`, and
+  // default.timestamp.extractor, do not apply to a global table.
   template <Serde KS, Serde VS>
   GlobalKTable<typename KS::Type, typename VS::Type> GlobalTable(
       std::string topic, const Consumed<KS, VS>& consumed, const Materialized<KS, VS>& materialized) {

@@ -129,7 +129,10 @@ class TopologyTestDriver {
   }
   // The directory the driver keeps its persistent stores in (deleted with the driver).
   const std::string& state_dir() const;
-  // Records skipped under `default.deserialization.exception.handler=continue`.
+  // Records skipped: those that did not deserialize under
+  // `default.deserialization.exception.handler=continue`, and those with an invalid
+  // (negative) timestamp under InvalidTimestampPolicy::kSkip (LogAndSkipOnInvalidTimestamp).
+  // AppMetrics::records_skipped counts the same.
   uint64_t skipped_records() const;
   // Records dropped because their window had closed (a late stream-stream join input).
   uint64_t late_records() const;

@@ -142,5 +142,84 @@ TEST(App, TwoInstancesSplitThePartitionsAndOneTakesOverWhenTheOtherLeaves) {
   EXPECT_TRUE(a->Close(std::chrono::seconds(30)));
 }
 
+// Event time in the value; a record without one ("-1") takes its partition's time.
+Topology EventTimeTopology() {
+  StreamsBuilder builder;
+  builder
+      .Stream("in", Consumed<StringSerde, StringSerde>()
+                        .WithTimestampExtractor([](const std::string& v) { return std::stoll(v); })
+                        .WithInvalidTimestampPolicy(InvalidTimestampPolicy::kUsePartitionTime))
+      .To("out");
+  return builder.Build().value();
+}
+
+// As in Kafka Streams, a task commits its partition time with the offset, so a task that
+// resumes there (another instance, a restart) can use it before its first valid record.
+TEST(App, PartitionTimeIsCommittedWithTheOffsetAndResumedAfterARestart) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("in", 1).ok());
+  ASSERT_TRUE(broker->CreateTopic("out", 1).ok());
+  const auto config = StreamsConfig::Create(TestAppConfig("partition-time")).value();
+  ProduceAll(broker->bootstrap_servers(), "in", {{"a", "5000"}, {"b", "3000"}});
+  {
+    auto app = App::Create(EventTimeTopology(), config, broker.get()).value();
+    ASSERT_TRUE(app->Start().ok());
+    ASSERT_EQ(ReadTopic(broker->bootstrap_servers(), "out", 1, 2).size(), 2u);
+    ASSERT_TRUE(app->Close(std::chrono::seconds(30)));
+  }
+  // Kafka Streams' format: base64 of version 1 and 5000 as a big-endian int64.
+  {
+    auto reader = internal::Consumer::Create(
+        {{"bootstrap.servers", broker->bootstrap_servers()}, {"group.id", "partition-time"},
+         {"enable.auto.commit", "false"}},
+        nullptr);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    internal::PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(list.get(), "in", 0);
+    auto committed = (*reader)->Committed(list.get(), std::chrono::seconds(10));
+    ASSERT_TRUE(committed.ok()) << committed.status();
+    const rd_kafka_topic_partition_t& tp = (*committed)->elems[0];
+    EXPECT_EQ(tp.offset, 2);
+    ASSERT_NE(tp.metadata, nullptr);
+    EXPECT_EQ(std::string(static_cast<const char*>(tp.metadata), tp.metadata_size), "AQAAAAAAABOI");
+  }
+  ProduceAll(broker->bootstrap_servers(), "in", {{"c", "-1"}});
+  auto app = App::Create(EventTimeTopology(), config, broker.get()).value();
+  ASSERT_TRUE(app->Start().ok());
+  auto out = ReadTopic(broker->bootstrap_servers(), "out", 1, 3);
+  ASSERT_EQ(out.size(), 3u) << app->error();
+  EXPECT_EQ(*out[2].key, "c");
+  EXPECT_EQ(out[2].timestamp, 5000);
+  EXPECT_TRUE(app->AwaitState(AppState::kRunning, std::chrono::seconds(30))) << app->error();
+  EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
+}
+
+// The worker sets the task's wall clock before each run of records.
+TEST(App, TheWallClockExtractorStampsRecordsWithTheTimeTheyAreProcessed) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("in", 1).ok());
+  ASSERT_TRUE(broker->CreateTopic("out", 1).ok());
+  auto props = TestAppConfig("wall-clock-extractor");
+  props["default.timestamp.extractor"] = "WallclockTimestampExtractor";
+  auto app = App::Create(UpperCaseTopology("in", "out"), StreamsConfig::Create(props).value(),
+                         broker.get())
+                 .value();
+  ASSERT_TRUE(app->Start().ok());
+  ASSERT_TRUE(app->AwaitState(AppState::kRunning, std::chrono::seconds(30))) << app->error();
+  const auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const int64_t before = now_ms();
+  testing::ProduceTimed(broker->bootstrap_servers(), "in", {{"k", "v", 1000}});
+  auto out = ReadTopic(broker->bootstrap_servers(), "out", 1, 1);
+  const int64_t after = now_ms();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_GE(out[0].timestamp, before);
+  EXPECT_LE(out[0].timestamp, after);
+  EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
+}
+
 }  // namespace
 }  // namespace sluice

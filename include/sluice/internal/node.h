@@ -239,8 +239,9 @@ class TaskServices {
   // The partition number of the task, and the application's id.
   virtual int32_t partition() const = 0;
   virtual const std::string& application_id() const = 0;
-  // The largest record timestamp the task has processed (-1 before the first), and the
-  // wall clock as the task last saw it (ms).
+  // Stream time: the largest (extracted, valid) timestamp the task's sources have
+  // stamped (-1 before the first); and the wall clock as the task last saw it (ms), set
+  // before each run of records.
   virtual int64_t stream_time() const = 0;
   virtual int64_t wall_clock_time() const = 0;
   // Asks the worker to commit once the current batch is done.
@@ -254,8 +255,12 @@ class TaskServices {
   virtual int64_t idle_window_close_ms() const { return -1; }
   // default.timestamp.extractor: the sources' default timestamps and policy.
   virtual TimestampDefaults timestamp_defaults() const { return {}; }
-  // A source stamped records up to `timestamp`: the task's stream time follows.
-  virtual void AdvanceStreamTime(int64_t timestamp) {}
+  // Partition time: the largest valid timestamp stamped on the task's source partition
+  // `source_index` (BatchContext::source_index); -1 before the first, unless the task
+  // took it from its committed offset. A source reads it once per batch and reports the
+  // batch's largest timestamp once, after stamping; stream time follows.
+  virtual int64_t partition_time(uint32_t source_index) const { return -1; }
+  virtual void AdvancePartitionTime(uint32_t source_index, int64_t timestamp) {}
 };
 
 // A node that reads raw records of one or more source topics.

@@ -31,8 +31,9 @@ std::string_view SerdeName() {
 
 // Stamps a source's records with their timestamps: the Consumed extractor's, or the
 // record's / the wall clock's (default.timestamp.extractor), with the invalid-timestamp
-// policy applied. Keeps each source topic's partition time (the largest valid timestamp
-// stamped on it) and reports the batch's largest to the task as stream time.
+// policy applied. The task keeps each source partition's time (the largest valid
+// timestamp stamped on it); the stamper reads it at the start of a batch and reports
+// the batch's largest timestamp at the end: two virtual calls per batch, none per record.
 class TimestampStamper {
  public:
   // `record_timestamps`: ignore the config (a repartition topic, whose records keep the
@@ -46,21 +47,23 @@ class TimestampStamper {
     wall_clock_ = !has_extractor && defaults.source == TimestampSource::kWallClock;
   }
 
+  // Before the batch's first record. A batch that failed never reached EndBatch: what it
+  // stamped is forgotten, as its offsets are.
+  void Begin(const BatchContext& context) {
+    start_ = partition_time_ = services_.partition_time(context.source_index);
+  }
   // The timestamp a record has before any extractor: its own, or the wall clock.
   int64_t Base(int64_t record_timestamp) const {
     return wall_clock_ ? services_.wall_clock_time() : record_timestamp;
   }
-  int64_t partition_time(const BatchContext& context) {
-    if (context.source_index >= partition_times_.size()) partition_times_.resize(context.source_index + 1, -1);
-    return partition_times_[context.source_index];
-  }
+  // The largest valid timestamp of the batch's partition so far (the extractor's
+  // partition_time argument).
+  int64_t partition_time() const { return partition_time_; }
 
   // The record's timestamp under the policy; nullopt: skip it (counted).
   std::optional<int64_t> Stamp(int64_t timestamp, const BatchContext& context, int64_t offset) {
-    int64_t& partition_time = partition_times_[context.source_index];
     if (timestamp >= 0) {
-      partition_time = std::max(partition_time, timestamp);
-      batch_max_ = std::max(batch_max_, timestamp);
+      partition_time_ = std::max(partition_time_, timestamp);
       return timestamp;
     }
     const std::string where = Cat("the record at topic '", context.topic, "' partition ",
@@ -72,7 +75,7 @@ class TimestampStamper {
             where, "; skipped (invalid timestamp policy: skip, LogAndSkipOnInvalidTimestamp)")));
         return std::nullopt;
       case InvalidTimestampPolicy::kUsePartitionTime:
-        if (partition_time >= 0) return partition_time;
+        if (partition_time_ >= 0) return partition_time_;
         throw TaskFailure(absl::InvalidArgumentError(Cat(
             where, " and its partition has no valid timestamp yet to use instead "
                    "(UsePartitionTimeOnInvalidTimestamp)")));
@@ -85,18 +88,19 @@ class TimestampStamper {
                "UsePartitionTimeOnInvalidTimestamp")));
   }
 
-  // After the batch: the task's stream time follows its sources.
-  void EndBatch() {
-    if (batch_max_ >= 0) services_.AdvanceStreamTime(batch_max_);
-    batch_max_ = -1;
+  // After the batch: the partition's time, and with it the task's stream time, follow.
+  void EndBatch(const BatchContext& context) {
+    if (partition_time_ > start_) {
+      services_.AdvancePartitionTime(context.source_index, partition_time_);
+    }
   }
 
  private:
   TaskServices& services_;
   InvalidTimestampPolicy policy_ = InvalidTimestampPolicy::kFail;
   bool wall_clock_ = false;
-  std::vector<int64_t> partition_times_;
-  int64_t batch_max_ = -1;
+  int64_t start_ = -1;
+  int64_t partition_time_ = -1;
 };
 
 template <class K, class V>
@@ -119,7 +123,7 @@ class SourceNode final : public SourceInput {
 
   void ProcessRaw(std::span<const RawRecord> raw, const BatchContext& context) override {
     buffer_.Clear();
-    stamper_.partition_time(context);  // sizes the per-topic state
+    stamper_.Begin(context);
     for (size_t i = 0; i < raw.size(); ++i) {
       const RawRecord& in = raw[i];
       Record<K, V>& r = buffer_.Next();
@@ -146,7 +150,7 @@ class SourceNode final : public SourceInput {
       int64_t timestamp = stamper_.Base(in.timestamp);
       if (extractor_) {
         timestamp = extractor_(std::as_const(r.key), std::as_const(r.value), in.timestamp,
-                               stamper_.partition_time(context));
+                               stamper_.partition_time());
       }
       std::optional<int64_t> stamped = stamper_.Stamp(timestamp, context, in.offset);
       if (!stamped) {
@@ -158,7 +162,7 @@ class SourceNode final : public SourceInput {
       r.seq = static_cast<uint32_t>(i);
       r.headers = in.headers;
     }
-    stamper_.EndBatch();
+    stamper_.EndBatch(context);
     out_.Emit(buffer_.View(), true, &context);
   }
 

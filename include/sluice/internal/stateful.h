@@ -413,7 +413,7 @@ class TableSourceNode final : public SourceInput {
 
   void ProcessRaw(std::span<const RawRecord> raw, const BatchContext& context) override {
     writer_.emitter().Begin();
-    stamper_.partition_time(context);  // sizes the per-topic state
+    stamper_.Begin(context);
     for (size_t i = 0; i < raw.size(); ++i) {
       const RawRecord& in = raw[i];
       if (in.key.data() == nullptr) {
@@ -446,14 +446,14 @@ class TableSourceNode final : public SourceInput {
       int64_t timestamp = stamper_.Base(in.timestamp);
       if (extractor_ && value) {
         timestamp = extractor_(std::as_const(key_), std::as_const(*value), in.timestamp,
-                               stamper_.partition_time(context));
+                               stamper_.partition_time());
       }
       std::optional<int64_t> stamped = stamper_.Stamp(timestamp, context, in.offset);
       if (!stamped) continue;
       writer_.Upsert(key_, std::move(value), *stamped, in.offset, static_cast<uint32_t>(i),
                      WritePosition{context.source_index, in.offset, 0});
     }
-    stamper_.EndBatch();
+    stamper_.EndBatch(context);
     writer_.emitter().End(&context);
   }
 
