@@ -133,6 +133,36 @@ TEST(StreamsConfig, KafkaStreamsTimestampExtractorNamesAreAccepted) {
   }
 }
 
+TEST(StreamsConfig, EveryTimestampExtractorNameTakesThePackagePrefix) {
+  for (const char* name : {"FailOnInvalidTimestamp", "LogAndSkipOnInvalidTimestamp",
+                           "UsePartitionTimeOnInvalidTimestamp", "WallclockTimestampExtractor"}) {
+    auto bare = With({{"default.timestamp.extractor", name}});
+    auto qualified = With({{"default.timestamp.extractor",
+                            std::string("org.apache.kafka.streams.processor.") + name}});
+    ASSERT_TRUE(bare.ok()) << bare.status();
+    ASSERT_TRUE(qualified.ok()) << qualified.status();
+    EXPECT_EQ(qualified->timestamp_defaults().source, bare->timestamp_defaults().source) << name;
+    EXPECT_EQ(qualified->timestamp_defaults().policy, bare->timestamp_defaults().policy) << name;
+  }
+}
+
+TEST(StreamsConfig, AnUnknownTimestampExtractorListsEveryAcceptedName) {
+  // Another package, another case, a user's class: none is known.
+  for (const char* value : {"org.apache.kafka.streams.errors.FailOnInvalidTimestamp",
+                            "failoninvalidtimestamp", "com.example.OrderTimeExtractor", ""}) {
+    auto c = With({{"default.timestamp.extractor", value}});
+    ASSERT_FALSE(c.ok()) << value;
+    const std::string message(c.status().message());
+    EXPECT_TRUE(Contains(message, "config 'default.timestamp.extractor'")) << message;
+    EXPECT_TRUE(Contains(message, "invalid value '" + std::string(value) + "'")) << message;
+    for (const char* accepted :
+         {"FailOnInvalidTimestamp", "LogAndSkipOnInvalidTimestamp",
+          "UsePartitionTimeOnInvalidTimestamp", "WallclockTimestampExtractor"}) {
+      EXPECT_TRUE(Contains(message, accepted)) << message;
+    }
+  }
+}
+
 struct BadValue {
   std::string key;
   std::string value;

@@ -115,6 +115,52 @@ TEST(AppFailure, ContinuePolicySkipsAndCountsBadRecords) {
   EXPECT_EQ(app->state(), AppState::kNotRunning);
 }
 
+// Event time in the value (a number of ms), with `policy` for negative ones.
+Topology EventTime(std::optional<InvalidTimestampPolicy> policy) {
+  auto consumed = Consumed<StringSerde, StringSerde>().WithTimestampExtractor(
+      [](const std::string& v) { return std::stoll(v); });
+  if (policy) consumed = consumed.WithInvalidTimestampPolicy(*policy);
+  StreamsBuilder builder;
+  builder.Stream("in", consumed).To("out");
+  return builder.Build().value();
+}
+
+TEST(AppFailure, AnInvalidTimestampFailsTheAppNamingTheRecord) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("in", 1).ok());
+  ASSERT_TRUE(broker->CreateTopic("out", 1).ok());
+  ProduceAll(broker->bootstrap_servers(), "in", {{"a", "10"}, {"b", "-7"}});
+  auto config = StreamsConfig::Create(TestAppConfig("timestamp-fail")).value();
+  auto app = App::Create(EventTime(std::nullopt), config, broker.get()).value();
+  ASSERT_TRUE(app->Start().ok());
+  EXPECT_TRUE(app->AwaitState(AppState::kError, std::chrono::seconds(30)));
+  std::string message(app->error().message());
+  EXPECT_THAT(message, HasSubstr("topic 'in' partition 0 offset 1"));
+  EXPECT_THAT(message, HasSubstr("invalid (negative) timestamp -7"));
+}
+
+TEST(AppFailure, SkippedInvalidTimestampsAreCountedInTheMetrics) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("in", 1).ok());
+  ASSERT_TRUE(broker->CreateTopic("out", 1).ok());
+  ProduceAll(broker->bootstrap_servers(), "in", {{"a", "10"}, {"b", "-7"}, {"c", "30"}});
+  // The config's policy applies to a Consumed extractor that sets none.
+  auto props = TestAppConfig("timestamp-skip");
+  props["default.timestamp.extractor"] = "LogAndSkipOnInvalidTimestamp";
+  auto config = StreamsConfig::Create(props).value();
+  auto app = App::Create(EventTime(std::nullopt), config, broker.get()).value();
+  ASSERT_TRUE(app->Start().ok());
+  auto out = ReadTopic(broker->bootstrap_servers(), "out", 1, 2);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(*out[0].key, "a");
+  EXPECT_EQ(out[0].timestamp, 10);
+  EXPECT_EQ(*out[1].key, "c");
+  EXPECT_EQ(out[1].timestamp, 30);
+  EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
+  EXPECT_EQ(app->metrics().records_skipped, 1u);
+  EXPECT_EQ(app->metrics().records_in, 3u);
+}
+
 TEST(AppFailure, ReplaceThreadResumesFromTheLastCommit) {
   auto broker = EmbeddedBroker::Start().value();
   ASSERT_TRUE(broker->CreateTopic("in", 2).ok());
