@@ -76,6 +76,7 @@ struct Flags {
   int64_t budget_mib = 64;
   int64_t cache_mib = 10;  // the record cache of the engine's cache-on side
   std::string only;  // --case=tumbling|hopping|session: just that one
+  std::string sides;  // --sides=cache-on|cache-off: time just that pair (for profiling)
 };
 Flags g_flags;
 
@@ -475,6 +476,10 @@ bool ParseFlag(const char* arg) {
     g_flags.only = arg + 7;
     return true;
   }
+  if (std::strncmp(arg, "--sides=", 8) == 0) {
+    g_flags.sides = arg + 8;
+    return g_flags.sides == "cache-on" || g_flags.sides == "cache-off";
+  }
   if (std::strncmp(arg, "--zipf=", 7) == 0) {
     g_flags.zipf = std::atof(arg + 7);
     return true;
@@ -495,7 +500,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (!ParseFlag(argv[i])) {
       std::fprintf(stderr, "window_bench: unknown flag %s (flags: --records --keys --zipf "
-                           "--commit-records --check-records --reps --budget-mib --cache-mib --case)\n", argv[i]);
+                           "--commit-records --check-records --reps --budget-mib --cache-mib --case --sides)\n", argv[i]);
       return 2;
     }
   }
@@ -515,12 +520,12 @@ int main(int argc, char** argv) {
     const double target = c == Case::kTumbling ? 500000 : 200000;
     for (int64_t rep = 0; rep < g_flags.reps; ++rep) {
       double on = 0, map = 0, off = 0, rocks = 0;
-      {
+      if (g_flags.sides != "cache-off") {
         EngineSide engine(c, true);
         HandMapSide hand(c);
         std::tie(on, map) = TimePair(engine, hand, static_cast<size_t>(g_flags.records));
       }
-      {
+      if (g_flags.sides != "cache-on") {
         EngineSide engine(c, false);
         HandRocksSide hand(c);
         std::tie(off, rocks) = TimePair(engine, hand, static_cast<size_t>(g_flags.records));

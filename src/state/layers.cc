@@ -12,6 +12,11 @@ absl::Status ChangeLoggingStore::PutBlind(std::string_view key, std::string_view
   return Log(key, value);
 }
 
+absl::Status ChangeLoggingStore::PutAtCommit(std::string_view key, std::string_view value) {
+  if (absl::Status s = inner_->PutAtCommit(key, value); !s.ok()) return s;
+  return Log(key, value);
+}
+
 absl::Status ChangeLoggingStore::Log(std::string_view key, std::string_view value) {
   if (!DecodeStored(value, &decoded_)) {
     return absl::DataLossError(Cat("store '", name(), "': a value has a malformed envelope"));
@@ -32,6 +37,15 @@ absl::Status ChangeLoggingStore::Log(std::string_view key, std::string_view valu
 
 absl::Status ChangeLoggingStore::Delete(std::string_view key) {
   if (absl::Status s = inner_->Delete(key); !s.ok()) return s;
+  return LogDelete(key);
+}
+
+absl::Status ChangeLoggingStore::DeleteAtCommit(std::string_view key) {
+  if (absl::Status s = inner_->DeleteAtCommit(key); !s.ok()) return s;
+  return LogDelete(key);
+}
+
+absl::Status ChangeLoggingStore::LogDelete(std::string_view key) {
   OutRecord out;
   out.topic = topic_;
   out.partition = partition_;
@@ -68,7 +82,7 @@ CachingStore::Entry& CachingStore::Upsert(std::string_view key) {
     lru_.splice(lru_.end(), lru_, it->second);
     return *it->second;
   }
-  lru_.push_back(Entry{std::string(key)});
+  lru_.emplace_back().key.assign(key.data(), key.size());
   Lru::iterator entry = std::prev(lru_.end());
   index_.emplace(entry->key, entry);
   if (ordered_) ordered_->emplace(entry->key, &*entry);
@@ -128,7 +142,7 @@ absl::Status CachingStore::Delete(std::string_view key) {
   return EvictIfNeeded();
 }
 
-absl::Status CachingStore::WriteDown(Entry& e) {
+absl::Status CachingStore::WriteDown(Entry& e, bool at_commit) {
   if (listener_ != nullptr && !e.base_known) {
     // Written without being read first: what it replaces is only known below.
     std::string old;
@@ -137,7 +151,13 @@ absl::Status CachingStore::WriteDown(Entry& e) {
     if (found) e.base = std::move(old);
     e.base_known = true;
   }
-  absl::Status s = e.deleted ? inner_->Delete(e.key) : inner_->Put(e.key, e.value);
+  absl::Status s;
+  if (at_commit) {
+    s = e.deleted ? inner_->DeleteAtCommit(e.key) : inner_->PutAtCommit(e.key, e.value);
+    flushed_unshown_ = true;
+  } else {
+    s = e.deleted ? inner_->Delete(e.key) : inner_->Put(e.key, e.value);
+  }
   if (!s.ok()) return s;
   if (listener_ != nullptr) {
     listener_->OnFlush(e.key, e.deleted ? std::nullopt : std::optional<std::string_view>(e.value),
@@ -155,18 +175,29 @@ absl::Status CachingStore::WriteDown(Entry& e) {
   return absl::OkStatus();
 }
 
+absl::Status CachingStore::ShowFlushed() {
+  if (!flushed_unshown_) return absl::OkStatus();
+  flushed_unshown_ = false;
+  return inner_->ShowAtCommitWrites();
+}
+
+void CachingStore::Forget(Lru::iterator entry) {
+  Account(entry->Bytes(), 0);
+  index_.erase(entry->key);
+  if (ordered_) ordered_->erase(entry->key);
+  lru_.erase(entry);
+}
+
 absl::Status CachingStore::EvictIfNeeded() {
   // Like Kafka Streams, a store evicts only its own entries, and keeps the newest one.
   while (budget_.used_bytes > budget_.max_bytes && lru_.size() > 1) {
+    if (absl::Status s = ShowFlushed(); !s.ok()) return s;
     Entry& victim = lru_.front();
     if (victim.dirty()) {
-      if (absl::Status s = WriteDown(victim); !s.ok()) return s;
+      if (absl::Status s = WriteDown(victim, false); !s.ok()) return s;
       MarkClean(victim);
     }
-    Account(victim.Bytes(), 0);
-    index_.erase(victim.key);
-    if (ordered_) ordered_->erase(victim.key);
-    lru_.pop_front();
+    Forget(lru_.begin());
   }
   return absl::OkStatus();
 }
@@ -176,7 +207,7 @@ absl::Status CachingStore::Flush() {
   dirty.swap(dirty_);
   for (Entry* e : dirty) {
     e->dirty_index = kClean;
-    if (absl::Status s = WriteDown(*e); !s.ok()) return s;
+    if (absl::Status s = WriteDown(*e, true); !s.ok()) return s;
   }
   return inner_->Flush();
 }
@@ -267,12 +298,23 @@ absl::StatusOr<uint64_t> CachingStore::ApproximateNumEntries() {
 }
 
 absl::Status CachingStore::DropBefore(std::string_view end) {
-  if (absl::Status s = Flush(); !s.ok()) return s;
-  Discard();
+  // The dropped entries are written down (the listener emits them; the range deletion
+  // at commit comes after), the others stay as they are.
+  if (absl::Status s = ShowFlushed(); !s.ok()) return s;
+  for (auto it = lru_.begin(); it != lru_.end();) {
+    auto entry = it++;
+    if (entry->key >= end) continue;
+    if (entry->dirty()) {
+      if (absl::Status s = WriteDown(*entry, true); !s.ok()) return s;
+      MarkClean(*entry);
+    }
+    Forget(entry);
+  }
   return inner_->DropBefore(end);
 }
 
 void CachingStore::Discard() {
+  flushed_unshown_ = false;
   dirty_.clear();
   Account(bytes_, 0);
   index_.clear();

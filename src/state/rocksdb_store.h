@@ -29,6 +29,13 @@ class RocksDbStore final : public KeyValueBytesStore {
     return db_.PutBlind(family(), key, value);
   }
   absl::Status ShowBlindWrites() override { return db_.WriteBlind(); }
+  absl::Status PutAtCommit(std::string_view key, std::string_view value) override {
+    return db_.PutAtCommit(family(), key, value);
+  }
+  absl::Status DeleteAtCommit(std::string_view key) override {
+    return db_.DeleteAtCommit(family(), key);
+  }
+  absl::Status ShowAtCommitWrites() override { return db_.IndexAtCommitWrites(); }
   absl::Status DropBefore(std::string_view end) override {
     db_.DropBeforeAtCommit(name_, end);
     return absl::OkStatus();

@@ -1,5 +1,6 @@
 #include "src/state/task_db.h"
 
+#include <algorithm>
 #include <system_error>
 
 #include <rocksdb/convenience.h>
@@ -206,6 +207,30 @@ absl::Status TaskDb::WriteBlind() {
   return RocksStatus(db_->Write(rocksdb::WriteOptions(), &batch), "writing buffered window records");
 }
 
+absl::Status TaskDb::PutAtCommit(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
+                                 std::string_view value) {
+  at_commit_.push_back(AtCommitWrite{cf, std::string(key), std::string(value)});
+  at_commit_bytes_ += key.size() + value.size();
+  return absl::OkStatus();
+}
+
+absl::Status TaskDb::DeleteAtCommit(rocksdb::ColumnFamilyHandle* cf, std::string_view key) {
+  at_commit_.push_back(AtCommitWrite{cf, std::string(key), std::nullopt});
+  at_commit_bytes_ += key.size();
+  return absl::OkStatus();
+}
+
+absl::Status TaskDb::IndexAtCommitWrites() {
+  for (const AtCommitWrite& w : at_commit_) {
+    rocksdb::Status s = w.value ? batch_.Put(w.cf, ToSlice(w.key), ToSlice(*w.value))
+                                : batch_.Delete(w.cf, ToSlice(w.key));
+    if (!s.ok()) return RocksStatus(s, w.value ? "put" : "delete");
+  }
+  at_commit_.clear();
+  at_commit_bytes_ = 0;
+  return absl::OkStatus();
+}
+
 void TaskDb::DropBeforeAtCommit(std::string_view family, std::string_view end) {
   auto it = drops_.find(family);
   if (it == drops_.end()) {
@@ -222,18 +247,33 @@ absl::Status TaskDb::Commit(const std::map<std::string, int64_t>& meta) {
     rocksdb::Status s = batch_.Put(meta_, key, EncodeOffset(offset));
     if (!s.ok()) return RocksStatus(s, "writing the checkpoint");
   }
-  // The index does not support range deletions, but nothing reads the batch from here
-  // on: they go straight into the batch that is written.
+  // Nothing reads the batch from here on: the at-commit writes and the range deletions
+  // (which the index does not support) go straight into the batch that is written.
+  // Sorted (stably: a later write of a key stays after an earlier one), so that each
+  // memtable insert starts its search where the previous one ended.
+  std::stable_sort(at_commit_.begin(), at_commit_.end(),
+                   [](const AtCommitWrite& a, const AtCommitWrite& b) {
+                     return a.cf->GetID() != b.cf->GetID() ? a.cf->GetID() < b.cf->GetID()
+                                                           : a.key < b.key;
+                   });
+  rocksdb::WriteBatch* const batch = batch_.GetWriteBatch();
+  for (const AtCommitWrite& w : at_commit_) {
+    rocksdb::Status s = w.value ? batch->Put(w.cf, ToSlice(w.key), ToSlice(*w.value))
+                                : batch->Delete(w.cf, ToSlice(w.key));
+    if (!s.ok()) return RocksStatus(s, "writing flushed cache entries");
+  }
   for (const auto& [family, end] : drops_) {
     rocksdb::ColumnFamilyHandle* cf = Family(family);
     if (cf == nullptr) continue;
-    rocksdb::Status s = batch_.GetWriteBatch()->DeleteRange(cf, rocksdb::Slice(), ToSlice(end));
+    rocksdb::Status s = batch->DeleteRange(cf, rocksdb::Slice(), ToSlice(end));
     if (!s.ok()) return RocksStatus(s, "dropping expired keys");
   }
   drops_.clear();
   rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), batch_.GetWriteBatch());
   if (!s.ok()) return RocksStatus(s, Cat("committing to '", dir_.string(), "'"));
   batch_.Clear();
+  at_commit_.clear();
+  at_commit_bytes_ = 0;
   return absl::OkStatus();
 }
 

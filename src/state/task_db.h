@@ -54,12 +54,20 @@ class TaskDb {
   absl::Status PutBlind(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view value);
   absl::Status WriteBlind();
   absl::Status Delete(rocksdb::ColumnFamilyHandle* cf, std::string_view key);
+  // Writes reads need not see before the commit (KeyValueBytesStore::PutAtCommit, a
+  // cache's write-down): kept unindexed, then written sorted by key in the commit's
+  // batch, after the indexed writes and before the range deletions.
+  // IndexAtCommitWrites moves them into the indexed batch, in the order written.
+  absl::Status PutAtCommit(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
+                           std::string_view value);
+  absl::Status DeleteAtCommit(rocksdb::ColumnFamilyHandle* cf, std::string_view key);
+  absl::Status IndexAtCommitWrites();
   std::unique_ptr<StoreIterator> Scan(rocksdb::ColumnFamilyHandle* cf,
                                       std::optional<std::string_view> from,
                                       std::optional<std::string_view> to);
   size_t pending_bytes() const {
     return const_cast<rocksdb::WriteBatchWithIndex&>(batch_).GetWriteBatch()->GetDataSize() +
-           blind_bytes_;
+           blind_bytes_ + at_commit_bytes_;
   }
   // Forgets the pending batch (the task failed; its input is processed again).
   void DiscardPending() {
@@ -68,6 +76,8 @@ class TaskDb {
     drops_.clear();
     blind_.clear();
     blind_bytes_ = 0;
+    at_commit_.clear();
+    at_commit_bytes_ = 0;
   }
   // At the next Commit, deletes every key of `family` below `end` (one range deletion,
   // after the batch's own writes). The largest `end` asked for wins.
@@ -121,6 +131,13 @@ class TaskDb {
   };
   std::vector<BlindWrite> blind_;
   size_t blind_bytes_ = 0;
+  struct AtCommitWrite {
+    rocksdb::ColumnFamilyHandle* cf;
+    std::string key;
+    std::optional<std::string> value;  // nullopt: a delete
+  };
+  std::vector<AtCommitWrite> at_commit_;
+  size_t at_commit_bytes_ = 0;
 };
 
 }  // namespace sluice::internal

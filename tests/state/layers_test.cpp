@@ -1,7 +1,8 @@
 // The layers stacked over a bottom store: CachingStore (write-back, LRU eviction under a
 // shared CacheBudget, the flush listener), ChangeLoggingStore (one changelog record per
 // change) and MeteredStore (operation counts). The bottom store is a MemoryStore,
-// wrapped in a MeteredStore where a test needs to see what reached it.
+// wrapped in a MeteredStore where a test needs to see what reached it, or a RocksDbStore
+// where the at-commit writes of a flush matter.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -15,6 +16,9 @@
 #include "sluice/internal/state_store.h"
 #include "src/state/layers.h"
 #include "src/state/memory_store.h"
+#include "src/state/rocksdb_budget.h"
+#include "src/state/rocksdb_store.h"
+#include "src/state/task_db.h"
 #include "tests/state/state_test_util.h"
 
 namespace sluice::internal {
@@ -355,6 +359,74 @@ TEST(CacheBudget, AStoreOverTheSharedBudgetEvictsOnlyItsOwnEntries) {
   ASSERT_TRUE(a.Put("k3", "v").ok());  // now a evicts its oldest
   EXPECT_EQ(la.calls, (Calls{{"k1", "v"}}));
   EXPECT_LE(budget.used_bytes, budget.max_bytes);
+}
+
+// --- CachingStore over a RocksDbStore: flushes as at-commit writes ----------------------
+
+// A cache over a column family of a real TaskDb, whose flushes are at-commit writes
+// that reads of the database do not see until the commit.
+class CachingOverRocksTest : public ::testing::Test {
+ protected:
+  CachingOverRocksTest()
+      : db_(TaskDb::Open(dir_.path() / "task", {"s"}, std::make_shared<RocksDbBudget>(8u << 20))
+                .value()) {
+    // Two entries fit; a third evicts the least recently used.
+    budget_.max_bytes = 250;
+    cache_ = std::make_unique<CachingStore>(std::make_unique<RocksDbStore>("s", *db_), budget_);
+    cache_->SetFlushListener(&listener_);
+  }
+  std::optional<std::string> Committed(std::string_view key) {
+    std::string value;
+    bool found = false;
+    EXPECT_TRUE(db_->ReadCommitted(db_->Family("s"), key, &value, &found).ok());
+    return found ? std::optional<std::string>(value) : std::nullopt;
+  }
+  void Put(std::string_view key, std::string_view value) {
+    ASSERT_TRUE(cache_->Put(key, value).ok());
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<TaskDb> db_;
+  CacheBudget budget_;
+  RecordingListener listener_;
+  std::unique_ptr<CachingStore> cache_;
+};
+
+TEST_F(CachingOverRocksTest, AFlushedEntryEvictedBeforeTheCommitIsStillFoundBelow) {
+  Put("a", "1");
+  ASSERT_TRUE(cache_->Flush().ok());
+  Put("b", "1");
+  Put("c", "1");  // evicts "a", which only an at-commit write holds below
+  EXPECT_EQ(cache_->entries(), 2u);
+  EXPECT_EQ(GetValue(*cache_, "a"), "1");
+  ASSERT_TRUE(db_->Commit({}).ok());
+  EXPECT_EQ(Committed("a"), "1");
+}
+
+TEST_F(CachingOverRocksTest, AKeyFlushedThenWrittenAndEvictedBeforeTheCommitKeepsItsLastValue) {
+  Put("a", "1");
+  ASSERT_TRUE(cache_->Flush().ok());
+  Put("a", "2");
+  Put("b", "1");
+  Put("c", "1");  // evicts "a" dirty: its write-down comes after the flushed one
+  ASSERT_TRUE(cache_->Flush().ok());
+  ASSERT_TRUE(db_->Commit({}).ok());
+  EXPECT_EQ(Committed("a"), "2");
+  EXPECT_EQ(Committed("b"), "1");
+  EXPECT_EQ(Committed("c"), "1");
+}
+
+TEST_F(CachingOverRocksTest, DropBeforeForgetsOnlyTheDroppedEntriesAndKeepsTheOthersDirty) {
+  Put("a1", "1");
+  Put("c1", "1");
+  ASSERT_TRUE(cache_->DropBefore("b").ok());
+  EXPECT_EQ(listener_.calls, (Calls{{"a1", "1"}})) << "the dropped entry is let down";
+  EXPECT_EQ(cache_->entries(), 1u);
+  ASSERT_TRUE(cache_->Flush().ok());
+  EXPECT_EQ(listener_.calls, (Calls{{"a1", "1"}, {"c1", "1"}}));
+  ASSERT_TRUE(db_->Commit({}).ok());
+  EXPECT_EQ(Committed("a1"), std::nullopt) << "range-deleted at the commit";
+  EXPECT_EQ(Committed("c1"), "1");
 }
 
 // --- ChangeLoggingStore ------------------------------------------------------------------

@@ -501,6 +501,69 @@ TEST_F(TaskDbTest, DiscardPendingForgetsWritesOfEveryFamily) {
   EXPECT_EQ(Read(*db, "b", "k"), std::nullopt);
 }
 
+TEST_F(TaskDbTest, AtCommitWritesAreUnseenUntilTheCommitWritesThemAfterTheIndexedOnes) {
+  std::unique_ptr<TaskDb> db = OpenDb(dir(), {"s"}, budget_);
+  ASSERT_NE(db, nullptr);
+  rocksdb::ColumnFamilyHandle* s = db->Family("s");
+  ASSERT_TRUE(db->Put(s, "gone", "1").ok());
+  ASSERT_TRUE(db->Commit({}).ok());
+  const size_t empty = db->pending_bytes();
+  // An indexed write of "k" first, then at-commit writes of "k", "z" and a delete.
+  ASSERT_TRUE(db->Put(s, "k", "indexed").ok());
+  ASSERT_TRUE(db->PutAtCommit(s, "z", "last").ok());
+  ASSERT_TRUE(db->PutAtCommit(s, "k", "flushed").ok());
+  ASSERT_TRUE(db->DeleteAtCommit(s, "gone").ok());
+  EXPECT_GT(db->pending_bytes(), empty);
+  EXPECT_EQ(Read(*db, "s", "k"), "indexed") << "reads do not see at-commit writes";
+  EXPECT_EQ(Read(*db, "s", "z"), std::nullopt);
+  EXPECT_EQ(Read(*db, "s", "gone"), "1");
+  ASSERT_TRUE(db->Commit({{"input:t", 3}}).ok());
+  EXPECT_EQ(db->pending_bytes(), empty);
+  EXPECT_EQ(ReadCommitted(*db, "s", "k"), "flushed") << "written after the indexed write";
+  EXPECT_EQ(ReadCommitted(*db, "s", "z"), "last");
+  EXPECT_EQ(ReadCommitted(*db, "s", "gone"), std::nullopt);
+  EXPECT_EQ(db->ReadMeta().value(), (TaskDbMeta{{"input:t", 3}}));
+}
+
+TEST_F(TaskDbTest, IndexAtCommitWritesShowsThemToReadsAndScansInTheOrderWritten) {
+  std::unique_ptr<TaskDb> db = OpenDb(dir(), {"s"}, budget_);
+  ASSERT_NE(db, nullptr);
+  rocksdb::ColumnFamilyHandle* s = db->Family("s");
+  ASSERT_TRUE(db->PutAtCommit(s, "b", "1").ok());
+  ASSERT_TRUE(db->PutAtCommit(s, "b", "2").ok());
+  ASSERT_TRUE(db->PutAtCommit(s, "a", "1").ok());
+  ASSERT_TRUE(db->IndexAtCommitWrites().ok());
+  EXPECT_EQ(Read(*db, "s", "b"), "2");
+  std::unique_ptr<StoreIterator> it = db->Scan(s, std::nullopt, std::nullopt);
+  EXPECT_EQ(Drain(*it), (Entries{{"a", "1"}, {"b", "2"}}));
+  // A later indexed write wins over what was shown.
+  ASSERT_TRUE(db->Put(s, "a", "3").ok());
+  ASSERT_TRUE(db->Commit({}).ok());
+  EXPECT_EQ(ReadCommitted(*db, "s", "a"), "3");
+  EXPECT_EQ(ReadCommitted(*db, "s", "b"), "2");
+}
+
+TEST_F(TaskDbTest, AtCommitWritesOfExpiredKeysFallUnderTheCommitsRangeDeletion) {
+  std::unique_ptr<TaskDb> db = OpenDb(dir(), {"s"}, budget_);
+  ASSERT_NE(db, nullptr);
+  rocksdb::ColumnFamilyHandle* s = db->Family("s");
+  ASSERT_TRUE(db->PutAtCommit(s, "a-old", "1").ok());
+  ASSERT_TRUE(db->PutAtCommit(s, "c-new", "1").ok());
+  db->DropBeforeAtCommit("s", "b");
+  ASSERT_TRUE(db->Commit({}).ok());
+  EXPECT_EQ(ReadCommitted(*db, "s", "a-old"), std::nullopt);
+  EXPECT_EQ(ReadCommitted(*db, "s", "c-new"), "1");
+}
+
+TEST_F(TaskDbTest, DiscardPendingForgetsAtCommitWrites) {
+  std::unique_ptr<TaskDb> db = OpenDb(dir(), {"s"}, budget_);
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->PutAtCommit(db->Family("s"), "k", "1").ok());
+  db->DiscardPending();
+  ASSERT_TRUE(db->Commit({}).ok());
+  EXPECT_EQ(ReadCommitted(*db, "s", "k"), std::nullopt);
+}
+
 TEST_F(TaskDbTest, UnloggedWritesSurviveAReopenAfterFlushMemtables) {
   {
     std::unique_ptr<TaskDb> db = OpenDb(dir(), {"s"}, budget_);

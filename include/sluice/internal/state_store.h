@@ -138,6 +138,15 @@ class KeyValueBytesStore {
   // the entry down. Default: Put.
   virtual absl::Status PutAbsent(std::string_view key, std::string_view value) { return Put(key, value); }
   virtual absl::Status ShowBlindWrites() { return absl::OkStatus(); }
+  // A cache's write-down at commit: reads through this store need not see it before the
+  // commit, because the cache keeps serving the key until then (it calls
+  // ShowAtCommitWrites before it forgets anything). A persistent store buffers it
+  // unindexed and writes it, sorted by key, in the commit's atomic batch after the
+  // indexed writes: far cheaper than Put. Defaults: Put, Delete, no-op.
+  virtual absl::Status PutAtCommit(std::string_view key, std::string_view value) { return Put(key, value); }
+  virtual absl::Status DeleteAtCommit(std::string_view key) { return Delete(key); }
+  // Makes the buffered at-commit writes visible to reads now.
+  virtual absl::Status ShowAtCommitWrites() { return absl::OkStatus(); }
 };
 
 // The smallest string greater than every string starting with `prefix`, or nullopt if
