@@ -346,7 +346,16 @@ std::map<std::tuple<std::string, int64_t, int64_t>, int64_t> SessionReference(
   return out;
 }
 
-TEST(SessionWindowsTest, RandomOutOfOrderInputMatchesPlainComputation) {
+// With the session index's default budget, and with one so small that it overflows
+// (lookups then fall back to store scans).
+class SessionIndexBudget : public ::testing::TestWithParam<size_t> {
+ protected:
+  void SetUp() override { internal::g_session_index_bytes = GetParam(); }
+  void TearDown() override { internal::g_session_index_bytes = 32u << 20; }
+};
+INSTANTIATE_TEST_SUITE_P(SessionWindowsTest, SessionIndexBudget, ::testing::Values(32u << 20, 300u));
+
+TEST_P(SessionIndexBudget, RandomOutOfOrderInputMatchesPlainComputation) {
   for (uint32_t seed = 1; seed <= 20; ++seed) {
     const int64_t gap = 5;
     for (bool cache : {false, true}) {

@@ -4,6 +4,7 @@
 // buffer) comes back from the changelogs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -112,6 +113,105 @@ TEST(WindowApp, FinalResultsStayExactAcrossARestartThatLostTheLocalState) {
   std::this_thread::sleep_for(1s);
   EXPECT_EQ(ReadTopic(servers, "final", 2, want.size() + 1, 3s).size(), want.size());
   EXPECT_EQ(app->metrics().records_late, 1u);
+  EXPECT_TRUE(app->Close(30s));
+}
+
+// Sessions by plain C++: a key's sorted times split where the gap exceeds `gap`;
+// (key, start, end) -> count.
+using SessionCounts = std::map<std::tuple<std::string, int64_t, int64_t>, int64_t>;
+SessionCounts SessionReference(const std::vector<TimedRecord>& records, int64_t gap) {
+  std::map<std::string, std::vector<int64_t>> by_key;
+  for (const TimedRecord& r : records) by_key[r.key].push_back(r.timestamp);
+  SessionCounts out;
+  for (auto& [key, times] : by_key) {
+    std::sort(times.begin(), times.end());
+    size_t begin = 0;
+    for (size_t i = 1; i <= times.size(); ++i) {
+      if (i == times.size() || times[i] - times[i - 1] > gap) {
+        out[{key, times[begin], times[i - 1]}] = static_cast<int64_t>(i - begin);
+        begin = i;
+      }
+    }
+  }
+  return out;
+}
+
+// The sessions the update stream of a session count ends with (a null value deletes).
+SessionCounts LastSessions(const std::vector<sluice::testing::Rec>& recs) {
+  SessionCounts out;
+  for (const auto& r : recs) {
+    Windowed<std::string> w;
+    if (!r.key || !SessionWindowedSerde<StringSerde>().Deserialize(*r.key, w).ok()) {
+      ADD_FAILURE() << "a session key that does not deserialize";
+      continue;
+    }
+    const std::tuple<std::string, int64_t, int64_t> at{w.key, w.window.start_ms, w.window.end_ms};
+    int64_t count = 0;
+    if (!r.value) {
+      out.erase(at);
+    } else if (Int64Serde().Deserialize(*r.value, count).ok()) {
+      out[at] = count;
+    }
+  }
+  return out;
+}
+
+// Sessions written before a restart (kept on local disk) merge with records after it:
+// the restarted aggregation reads them from its store until its session index covers
+// them, then from the index. The final sessions equal a plain computation.
+TEST(WindowApp, SessionsMergeExactlyAcrossARestartThatKeptTheLocalState) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("visits", 1).ok());
+  ASSERT_TRUE(broker->CreateTopic("sessions", 1).ok());
+  const std::string servers = broker->bootstrap_servers();
+  StateDir dir;
+  auto topology = [] {
+    StreamsBuilder builder;
+    builder.Stream<std::string, std::string>("visits")
+        .GroupByKey()
+        .WindowedBy(SessionWindows::OfInactivityGapAndGrace(10s, 1000s))
+        .Count(Materialized<StringSerde, Int64Serde>::As("visit-sessions"))
+        .ToStream()
+        .To("sessions", Produced<SessionWindowedSerde<StringSerde>, Nullable<Int64Serde>>());
+    return builder.Build().value();
+  };
+  auto props = TestAppConfig("session-app");
+  props["state.dir"] = dir.path();
+  // Run 1: u1 in [1 s, 5 s] and at 30 s; u2 at 2 s.
+  const std::vector<TimedRecord> run1 = {
+      {"u1", "v", 1000}, {"u1", "v", 5000}, {"u1", "v", 30000}, {"u2", "v", 2000}};
+  // Run 2: u1 at 20 s joins the 30 s session, at 12 s all three; u2 at 9 s extends its
+  // session; then sessions far past the restart, which the index serves.
+  const std::vector<TimedRecord> run2 = {
+      {"u1", "v", 20000},  {"u1", "v", 12000},  {"u2", "v", 9000},   {"u1", "v", 125000},
+      {"u1", "v", 130000}, {"u2", "v", 128000}, {"u1", "v", 145000}, {"u1", "v", 138000}};
+  std::vector<TimedRecord> all = run1;
+  all.insert(all.end(), run2.begin(), run2.end());
+  const auto await_sessions = [&](const SessionCounts& want) {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    SessionCounts got;
+    while (std::chrono::steady_clock::now() < deadline) {
+      got = LastSessions(ReadTopic(servers, "sessions", 1, 1000, 2s));
+      if (got == want) break;
+    }
+    return got;
+  };
+  {
+    auto app = App::Create(topology(), StreamsConfig::Create(props).value(), broker.get()).value();
+    ASSERT_TRUE(app->Start().ok());
+    ASSERT_TRUE(app->AwaitState(AppState::kRunning, 30s));
+    ProduceTimed(servers, "visits", run1);
+    EXPECT_EQ(await_sessions(SessionReference(run1, 10000)), SessionReference(run1, 10000));
+    EXPECT_TRUE(app->Close(30s));
+  }
+  auto app = App::Create(topology(), StreamsConfig::Create(props).value(), broker.get()).value();
+  ASSERT_TRUE(app->Start().ok());
+  ASSERT_TRUE(app->AwaitState(AppState::kRunning, 30s));
+  ProduceTimed(servers, "visits", run2);
+  const SessionCounts want = SessionReference(all, 10000);
+  ASSERT_EQ(want.size(), 4u);  // u1 [1 s, 30 s] and [125 s, 145 s]; u2 [2 s, 9 s] and [128 s]
+  EXPECT_EQ(await_sessions(want), want);
+  EXPECT_EQ(app->metrics().records_late, 0u);
   EXPECT_TRUE(app->Close(30s));
 }
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "sluice/internal/node.h"
+#include "sluice/internal/session_index.h"
 #include "sluice/internal/stateful.h"
 #include "sluice/internal/str.h"
 #include "sluice/internal/window_store.h"
@@ -91,12 +92,24 @@ class WindowClock {
       // Not in the constructor: the store is restored after the nodes are built.
       loaded_ = true;
       now_ = recorded_ = ReadStreamTime(store_).value_or(kNone);
-      written_.Start(LastSegment(store_));
+      const std::optional<int64_t> last = LastSegment(store_);
+      written_.Start(last);
+      // Every window the store held at start ends before the end of its last segment.
+      // (Not the recorded stream time: a changelog tail restored after a crash in the
+      // middle of a flush may hold windows written after the last recorded time.)
+      held_before_ = last ? (*last + 1) * segments_.interval() : kNone;
     }
     now_ = std::max(now_, timestamp);
     return now_;
   }
   int64_t now() const { return now_; }
+  // After the first Observe: every window the store held when the aggregation started
+  // ends before this (std::numeric_limits<int64_t>::min() for an empty store).
+  int64_t held_before() const { return held_before_; }
+  // Every window ending before this has been dropped with its segment.
+  int64_t expired_before() const {
+    return dropped_ == std::numeric_limits<int64_t>::min() ? kNone : dropped_ * segments_.interval();
+  }
 
   // Idle close (IdleAdvance): called when a batch is done, and at wall-clock
   // punctuations; true if stream time moved.
@@ -139,6 +152,7 @@ class WindowClock {
   bool loaded_ = false;
   int64_t now_ = kNone;
   int64_t recorded_ = kNone;
+  int64_t held_before_ = kNone;
   int64_t dropped_ = std::numeric_limits<int64_t>::min();
   IdleAdvance idle_;
 };
@@ -591,7 +605,8 @@ class SlidingWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
 
 // Session windows: a record at t joins the key's sessions that end at or after t - gap
 // and start at or before t + gap; they merge into one session (the old ones are deleted,
-// and their deletions emitted). `Apply(key, value, optional<VA>)` adds a record,
+// and their deletions emitted). A SessionIndex says which sessions those are; the store
+// is scanned only for what the index does not cover (after a restart, for one gap). `Apply(key, value, optional<VA>)` adds a record,
 // `Merge(key, a, b)` merges two sessions' aggregates, and `initial()` is where merging
 // starts (nullopt for reduce: the first session's aggregate).
 template <class V, Serde KS, Serde VAS, class Apply, class Merge, class Initial>
@@ -636,20 +651,7 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
     }
     const WritePosition position = counter_.Next(context, r.offset);
     std::string_view key = agg_.KeyBytes(r.key, r.offset);
-    found_.clear();
-    // Sessions ending at or after t - gap: in the segments of t - gap up to stream time.
-    const Segments& segments = agg_.clock().segments();
-    const WrittenFilter& written = agg_.clock().written();
-    ScanKeySegments(agg_.store().bytes(), key, segments.Of(t - gap_), segments.Of(std::max(now, t)),
-                    [&](int64_t segment) { return written.MayHave(segment, key); },
-                    [&](std::string_view store_key, std::string_view envelope) {
-                      const int64_t start = ReadOrdered64(store_key.substr(store_key.size() - 8));
-                      if (start > t + gap_) return;
-                      Current current = agg_.Decode(envelope);
-                      const int64_t end = current.timestamp;
-                      if (end < t - gap_) return;
-                      found_.push_back(Session{Window{start, end}, std::move(current)});
-                    });
+    Find(key, t, now);
     Window merged{t, t};
     std::optional<VA> aggregate = initial_();
     PositionSet positions;
@@ -677,6 +679,7 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
         SessionStoreKey(agg_.clock().segments(), key, s.window.start_ms, s.window.end_ms, &store_key_);
         agg_.Remove(store_key_, Windowed<K>{r.key, s.window}, std::move(s.current.value),
                     s.window.end_ms, r.offset, r.seq);
+        index_.Remove(key, s.window);
       }
     }
     VA next = apply_(std::as_const(r.key), std::as_const(r.value), std::as_const(aggregate));
@@ -685,6 +688,47 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
     agg_.clock().written().Written(agg_.clock().segments().Of(merged.end_ms), key);
     agg_.Write(store_key_, Windowed<K>{r.key, merged}, std::move(next), std::nullopt, merged.end_ms,
                positions, r.offset, r.seq);
+    index_.Add(key, merged, now);
+  }
+
+  // found_: the key's sessions a record at t may merge with (ending at or after t - gap,
+  // starting at or before t + gap), from the index, else from the store.
+  void Find(std::string_view key, int64_t t, int64_t now) {
+    found_.clear();
+    WindowClock& clock = agg_.clock();
+    const Segments& segments = clock.segments();
+    if (!index_started_) {
+      index_started_ = true;
+      index_.StartCovering(clock.held_before());
+    }
+    index_.DropBefore(clock.expired_before());
+    std::optional<std::vector<Window>> indexed =
+        index_.Find(key, t - gap_, t + gap_, [&](int64_t x) { return segments.Of(x); });
+    if (indexed) {
+      for (const Window& w : *indexed) {
+        SessionStoreKey(segments, key, w.start_ms, w.end_ms, &store_key_);
+        std::optional<Current> current = agg_.Read(store_key_);
+        if (!current || current->timestamp != w.end_ms) {
+          throw TaskFailure(absl::DataLossError(
+              Cat("session windows: state store '", agg_.store().name(), "' lacks the session [",
+                  w.start_ms, ", ", w.end_ms, "] its index holds")));
+        }
+        found_.push_back(Session{w, std::move(*current)});
+      }
+      return;
+    }
+    // Sessions ending at or after t - gap: in the segments of t - gap up to stream time.
+    const WrittenFilter& written = clock.written();
+    ScanKeySegments(agg_.store().bytes(), key, segments.Of(t - gap_), segments.Of(std::max(now, t)),
+                    [&](int64_t segment) { return written.MayHave(segment, key); },
+                    [&](std::string_view store_key, std::string_view envelope) {
+                      const int64_t start = ReadOrdered64(store_key.substr(store_key.size() - 8));
+                      if (start > t + gap_) return;
+                      Current current = agg_.Decode(envelope);
+                      const int64_t end = current.timestamp;
+                      if (end < t - gap_) return;
+                      found_.push_back(Session{Window{start, end}, std::move(current)});
+                    });
   }
 
   int64_t gap_;
@@ -692,6 +736,8 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
   Apply apply_;
   Merge merge_;
   Initial initial_;
+  SessionIndex index_;
+  bool index_started_ = false;
   std::vector<Session> found_;
   std::string store_key_;
 };
