@@ -142,7 +142,7 @@ absl::Status CachingStore::Delete(std::string_view key) {
   return EvictIfNeeded();
 }
 
-absl::Status CachingStore::WriteDown(Entry& e, bool at_commit) {
+absl::Status CachingStore::WriteDown(Entry& e) {
   if (listener_ != nullptr && !e.base_known) {
     // Written without being read first: what it replaces is only known below.
     std::string old;
@@ -151,13 +151,7 @@ absl::Status CachingStore::WriteDown(Entry& e, bool at_commit) {
     if (found) e.base = std::move(old);
     e.base_known = true;
   }
-  absl::Status s;
-  if (at_commit) {
-    s = e.deleted ? inner_->DeleteAtCommit(e.key) : inner_->PutAtCommit(e.key, e.value);
-    flushed_unshown_ = true;
-  } else {
-    s = e.deleted ? inner_->Delete(e.key) : inner_->Put(e.key, e.value);
-  }
+  absl::Status s = e.deleted ? inner_->DeleteAtCommit(e.key) : inner_->PutAtCommit(e.key, e.value);
   if (!s.ok()) return s;
   if (listener_ != nullptr) {
     listener_->OnFlush(e.key, e.deleted ? std::nullopt : std::optional<std::string_view>(e.value),
@@ -175,12 +169,6 @@ absl::Status CachingStore::WriteDown(Entry& e, bool at_commit) {
   return absl::OkStatus();
 }
 
-absl::Status CachingStore::ShowFlushed() {
-  if (!flushed_unshown_) return absl::OkStatus();
-  flushed_unshown_ = false;
-  return inner_->ShowAtCommitWrites();
-}
-
 void CachingStore::Forget(Lru::iterator entry) {
   Account(entry->Bytes(), 0);
   index_.erase(entry->key);
@@ -191,10 +179,9 @@ void CachingStore::Forget(Lru::iterator entry) {
 absl::Status CachingStore::EvictIfNeeded() {
   // Like Kafka Streams, a store evicts only its own entries, and keeps the newest one.
   while (budget_.used_bytes > budget_.max_bytes && lru_.size() > 1) {
-    if (absl::Status s = ShowFlushed(); !s.ok()) return s;
     Entry& victim = lru_.front();
     if (victim.dirty()) {
-      if (absl::Status s = WriteDown(victim, false); !s.ok()) return s;
+      if (absl::Status s = WriteDown(victim); !s.ok()) return s;
       MarkClean(victim);
     }
     Forget(lru_.begin());
@@ -207,7 +194,7 @@ absl::Status CachingStore::Flush() {
   dirty.swap(dirty_);
   for (Entry* e : dirty) {
     e->dirty_index = kClean;
-    if (absl::Status s = WriteDown(*e, true); !s.ok()) return s;
+    if (absl::Status s = WriteDown(*e); !s.ok()) return s;
   }
   return inner_->Flush();
 }
@@ -300,12 +287,11 @@ absl::StatusOr<uint64_t> CachingStore::ApproximateNumEntries() {
 absl::Status CachingStore::DropBefore(std::string_view end) {
   // The dropped entries are written down (the listener emits them; the range deletion
   // at commit comes after), the others stay as they are.
-  if (absl::Status s = ShowFlushed(); !s.ok()) return s;
   for (auto it = lru_.begin(); it != lru_.end();) {
     auto entry = it++;
     if (entry->key >= end) continue;
     if (entry->dirty()) {
-      if (absl::Status s = WriteDown(*entry, true); !s.ok()) return s;
+      if (absl::Status s = WriteDown(*entry); !s.ok()) return s;
       MarkClean(*entry);
     }
     Forget(entry);
@@ -314,7 +300,6 @@ absl::Status CachingStore::DropBefore(std::string_view end) {
 }
 
 void CachingStore::Discard() {
-  flushed_unshown_ = false;
   dirty_.clear();
   Account(bytes_, 0);
   index_.clear();

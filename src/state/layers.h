@@ -43,7 +43,6 @@ class ChangeLoggingStore final : public KeyValueBytesStore {
   absl::Status ShowBlindWrites() override { return inner_->ShowBlindWrites(); }
   absl::Status PutAtCommit(std::string_view key, std::string_view value) override;
   absl::Status DeleteAtCommit(std::string_view key) override;
-  absl::Status ShowAtCommitWrites() override { return inner_->ShowAtCommitWrites(); }
 
   const std::string& topic() const { return topic_; }
 
@@ -68,10 +67,8 @@ struct CacheBudget {
 
 // A write-back cache: writes stay here, one entry per key, until Flush() (at commit) or
 // eviction (least recently used first, when the thread's budget is exceeded) lets them
-// down and tells the flush listener. Flush() lets them down as at-commit writes
-// (PutAtCommit), which the store below need not index, since the clean entries stay
-// here to serve reads; before this cache forgets any entry it has the store below show
-// them (ShowAtCommitWrites), so a read that misses here still finds them. A range scan merges the cached entries in the range
+// down and tells the flush listener. Both let them down as at-commit writes
+// (PutAtCommit), which a RocksDB store below keeps out of its ordered pending batch. A range scan merges the cached entries in the range
 // over the store below (cached values win, cached deletes hide keys), without writing
 // anything down; its views are valid until the next write to this store. The first scan
 // while the cache holds entries starts an ordered index of the keys (stores that never
@@ -121,14 +118,10 @@ class CachingStore final : public KeyValueBytesStore {
   absl::Status Write(Entry& e, std::string_view value);
   void MarkDirty(Entry& e);
   void MarkClean(Entry& e);
-  // `at_commit`: as an at-commit write (the entry stays cached until the commit).
-  absl::Status WriteDown(Entry& e, bool at_commit);
+  absl::Status WriteDown(Entry& e);
   absl::Status EvictIfNeeded();
   // Removes an entry from the cache (its write-down, if dirty, is the caller's).
   void Forget(Lru::iterator entry);
-  // Before an entry is forgotten: the store below shows the at-commit writes of the last
-  // flush, since reads of their keys no longer stop here.
-  absl::Status ShowFlushed();
   void Account(size_t before, size_t after);
 
   std::unique_ptr<KeyValueBytesStore> inner_;
@@ -142,7 +135,6 @@ class CachingStore final : public KeyValueBytesStore {
   // The keys in order, for range scans; started by the first scan of a non-empty cache.
   std::optional<absl::btree_map<std::string_view, const Entry*>> ordered_;
   size_t bytes_ = 0;
-  bool flushed_unshown_ = false;  // at-commit writes below that reads may not see yet
 };
 
 // Operation counts per store, readable from any thread.

@@ -35,7 +35,6 @@ class RocksDbStore final : public KeyValueBytesStore {
   absl::Status DeleteAtCommit(std::string_view key) override {
     return db_.DeleteAtCommit(family(), key);
   }
-  absl::Status ShowAtCommitWrites() override { return db_.IndexAtCommitWrites(); }
   absl::Status DropBefore(std::string_view end) override {
     db_.DropBeforeAtCommit(name_, end);
     return absl::OkStatus();

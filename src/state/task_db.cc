@@ -30,6 +30,20 @@ int64_t DecodeOffset(std::string_view s) {
   return static_cast<int64_t>(v);
 }
 
+// An iteration that failed before it began.
+class FailedIterator final : public StoreIterator {
+ public:
+  explicit FailedIterator(absl::Status status) : status_(std::move(status)) {}
+  bool Valid() const override { return false; }
+  void Next() override {}
+  std::string_view key() const override { return {}; }
+  std::string_view value() const override { return {}; }
+  absl::Status status() const override { return status_; }
+
+ private:
+  absl::Status status_;
+};
+
 // Iterates [from, to) of a RocksDB iterator, which it owns.
 class RangeIterator final : public StoreIterator {
  public:
@@ -137,6 +151,11 @@ rocksdb::ColumnFamilyHandle* TaskDb::Family(std::string_view name) const {
 
 absl::Status TaskDb::Get(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
                          std::string* value, bool* found) {
+  if (const AtCommitBuffer::Slot* slot = at_commit_.Find(cf, key)) {
+    *found = !slot->deleted;
+    if (*found) value->assign(slot->value.data(), slot->value.size());
+    return absl::OkStatus();
+  }
   rocksdb::Status s = batch_.GetFromBatchAndDB(db_.get(), rocksdb::ReadOptions(), cf,
                                                ToSlice(key), value);
   *found = s.ok();
@@ -147,6 +166,7 @@ absl::Status TaskDb::Get(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
 absl::Status TaskDb::MultiGet(rocksdb::ColumnFamilyHandle* cf,
                               const std::vector<std::string_view>& keys,
                               std::vector<std::string>* values, std::vector<bool>* found) {
+  if (absl::Status s = IndexAtCommitWrites(cf); !s.ok()) return s;
   const size_t n = keys.size();
   std::vector<rocksdb::Slice> slices(n);
   for (size_t i = 0; i < n; ++i) slices[i] = ToSlice(keys[i]);
@@ -169,16 +189,21 @@ absl::Status TaskDb::MultiGet(rocksdb::ColumnFamilyHandle* cf,
 
 absl::Status TaskDb::Put(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
                          std::string_view value) {
+  ForgetAtCommitWrite(cf, key);
   return RocksStatus(batch_.Put(cf, ToSlice(key), ToSlice(value)), "put");
 }
 
 absl::Status TaskDb::Delete(rocksdb::ColumnFamilyHandle* cf, std::string_view key) {
+  ForgetAtCommitWrite(cf, key);
   return RocksStatus(batch_.Delete(cf, ToSlice(key)), "delete");
 }
 
 std::unique_ptr<StoreIterator> TaskDb::Scan(rocksdb::ColumnFamilyHandle* cf,
                                             std::optional<std::string_view> from,
                                             std::optional<std::string_view> to) {
+  if (absl::Status s = IndexAtCommitWrites(cf); !s.ok()) {
+    return std::make_unique<FailedIterator>(std::move(s));
+  }
   std::unique_ptr<rocksdb::Iterator> it(
       batch_.NewIteratorWithBase(cf, db_->NewIterator(rocksdb::ReadOptions(), cf)));
   return std::make_unique<RangeIterator>(std::move(it), from, to);
@@ -209,26 +234,26 @@ absl::Status TaskDb::WriteBlind() {
 
 absl::Status TaskDb::PutAtCommit(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
                                  std::string_view value) {
-  at_commit_.push_back(AtCommitWrite{cf, std::string(key), std::string(value)});
-  at_commit_bytes_ += key.size() + value.size();
+  at_commit_.Put(cf, key, value);
   return absl::OkStatus();
 }
 
 absl::Status TaskDb::DeleteAtCommit(rocksdb::ColumnFamilyHandle* cf, std::string_view key) {
-  at_commit_.push_back(AtCommitWrite{cf, std::string(key), std::nullopt});
-  at_commit_bytes_ += key.size();
+  at_commit_.Delete(cf, key);
   return absl::OkStatus();
 }
 
-absl::Status TaskDb::IndexAtCommitWrites() {
-  for (const AtCommitWrite& w : at_commit_) {
-    rocksdb::Status s = w.value ? batch_.Put(w.cf, ToSlice(w.key), ToSlice(*w.value))
-                                : batch_.Delete(w.cf, ToSlice(w.key));
-    if (!s.ok()) return RocksStatus(s, w.value ? "put" : "delete");
-  }
-  at_commit_.clear();
-  at_commit_bytes_ = 0;
-  return absl::OkStatus();
+absl::Status TaskDb::IndexAtCommitWrites(rocksdb::ColumnFamilyHandle* cf) {
+  rocksdb::Status s;
+  at_commit_.TakeSorted(cf, [&](std::string_view key, const AtCommitBuffer::Slot& slot) {
+    if (!s.ok()) return;
+    s = slot.deleted ? batch_.Delete(cf, ToSlice(key)) : batch_.Put(cf, ToSlice(key), ToSlice(slot.value));
+  });
+  return RocksStatus(s, "indexing flushed cache entries");
+}
+
+void TaskDb::ForgetAtCommitWrite(rocksdb::ColumnFamilyHandle* cf, std::string_view key) {
+  at_commit_.Erase(cf, key);
 }
 
 void TaskDb::DropBeforeAtCommit(std::string_view family, std::string_view end) {
@@ -249,17 +274,15 @@ absl::Status TaskDb::Commit(const std::map<std::string, int64_t>& meta) {
   }
   // Nothing reads the batch from here on: the at-commit writes and the range deletions
   // (which the index does not support) go straight into the batch that is written.
-  // Sorted (stably: a later write of a key stays after an earlier one), so that each
-  // memtable insert starts its search where the previous one ended.
-  std::stable_sort(at_commit_.begin(), at_commit_.end(),
-                   [](const AtCommitWrite& a, const AtCommitWrite& b) {
-                     return a.cf->GetID() != b.cf->GetID() ? a.cf->GetID() < b.cf->GetID()
-                                                           : a.key < b.key;
-                   });
+  // Sorted by key, so that each memtable insert starts its search where the previous
+  // one ended.
   rocksdb::WriteBatch* const batch = batch_.GetWriteBatch();
-  for (const AtCommitWrite& w : at_commit_) {
-    rocksdb::Status s = w.value ? batch->Put(w.cf, ToSlice(w.key), ToSlice(*w.value))
-                                : batch->Delete(w.cf, ToSlice(w.key));
+  for (rocksdb::ColumnFamilyHandle* cf : at_commit_.families()) {
+    rocksdb::Status s;
+    at_commit_.TakeSorted(cf, [&](std::string_view key, const AtCommitBuffer::Slot& slot) {
+      if (!s.ok()) return;
+      s = slot.deleted ? batch->Delete(cf, ToSlice(key)) : batch->Put(cf, ToSlice(key), ToSlice(slot.value));
+    });
     if (!s.ok()) return RocksStatus(s, "writing flushed cache entries");
   }
   for (const auto& [family, end] : drops_) {
@@ -272,8 +295,7 @@ absl::Status TaskDb::Commit(const std::map<std::string, int64_t>& meta) {
   rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), batch_.GetWriteBatch());
   if (!s.ok()) return RocksStatus(s, Cat("committing to '", dir_.string(), "'"));
   batch_.Clear();
-  at_commit_.clear();
-  at_commit_bytes_ = 0;
+  at_commit_.Clear();
   return absl::OkStatus();
 }
 
@@ -287,6 +309,10 @@ absl::Status TaskDb::RestoreDelete(rocksdb::ColumnFamilyHandle* cf, std::string_
 }
 
 absl::Status TaskDb::WriteUnlogged() {
+  for (rocksdb::ColumnFamilyHandle* cf : at_commit_.families()) {
+    if (absl::Status s = IndexAtCommitWrites(cf); !s.ok()) return s;
+  }
+  at_commit_.Clear();
   rocksdb::WriteOptions options;
   options.disableWAL = true;
   for (rocksdb::WriteBatch* batch : {batch_.GetWriteBatch(), &restore_batch_}) {

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "sluice/internal/state_store.h"
+#include "src/state/at_commit_buffer.h"
 #include "src/state/rocksdb_budget.h"
 
 namespace sluice::internal {
@@ -54,20 +55,21 @@ class TaskDb {
   absl::Status PutBlind(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view value);
   absl::Status WriteBlind();
   absl::Status Delete(rocksdb::ColumnFamilyHandle* cf, std::string_view key);
-  // Writes reads need not see before the commit (KeyValueBytesStore::PutAtCommit, a
-  // cache's write-down): kept unindexed, then written sorted by key in the commit's
-  // batch, after the indexed writes and before the range deletions.
-  // IndexAtCommitWrites moves them into the indexed batch, in the order written.
+  // Writes that only point reads need to see before the commit
+  // (KeyValueBytesStore::PutAtCommit, a cache's write-down): kept in a hash map per
+  // family, which Get reads before the indexed batch, and written sorted by key in the
+  // commit's batch, after the indexed writes and before the range deletions. A scan or
+  // multi-get of a family first moves its at-commit writes into the indexed batch; an
+  // indexed write of a key replaces its at-commit write.
   absl::Status PutAtCommit(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
                            std::string_view value);
   absl::Status DeleteAtCommit(rocksdb::ColumnFamilyHandle* cf, std::string_view key);
-  absl::Status IndexAtCommitWrites();
   std::unique_ptr<StoreIterator> Scan(rocksdb::ColumnFamilyHandle* cf,
                                       std::optional<std::string_view> from,
                                       std::optional<std::string_view> to);
   size_t pending_bytes() const {
     return const_cast<rocksdb::WriteBatchWithIndex&>(batch_).GetWriteBatch()->GetDataSize() +
-           blind_bytes_ + at_commit_bytes_;
+           blind_bytes_ + at_commit_.bytes();
   }
   // Forgets the pending batch (the task failed; its input is processed again).
   void DiscardPending() {
@@ -76,8 +78,7 @@ class TaskDb {
     drops_.clear();
     blind_.clear();
     blind_bytes_ = 0;
-    at_commit_.clear();
-    at_commit_bytes_ = 0;
+    at_commit_.Clear();
   }
   // At the next Commit, deletes every key of `family` below `end` (one range deletion,
   // after the batch's own writes). The largest `end` asked for wins.
@@ -131,13 +132,11 @@ class TaskDb {
   };
   std::vector<BlindWrite> blind_;
   size_t blind_bytes_ = 0;
-  struct AtCommitWrite {
-    rocksdb::ColumnFamilyHandle* cf;
-    std::string key;
-    std::optional<std::string> value;  // nullopt: a delete
-  };
-  std::vector<AtCommitWrite> at_commit_;
-  size_t at_commit_bytes_ = 0;
+  // Moves `cf`'s at-commit writes into the indexed batch.
+  absl::Status IndexAtCommitWrites(rocksdb::ColumnFamilyHandle* cf);
+  // Forgets the at-commit write of a key that is written indexed.
+  void ForgetAtCommitWrite(rocksdb::ColumnFamilyHandle* cf, std::string_view key);
+  AtCommitBuffer at_commit_;
 };
 
 }  // namespace sluice::internal

@@ -501,7 +501,7 @@ TEST_F(TaskDbTest, DiscardPendingForgetsWritesOfEveryFamily) {
   EXPECT_EQ(Read(*db, "b", "k"), std::nullopt);
 }
 
-TEST_F(TaskDbTest, AtCommitWritesAreUnseenUntilTheCommitWritesThemAfterTheIndexedOnes) {
+TEST_F(TaskDbTest, AtCommitWritesAreReadByKeyAndCommittedAfterTheIndexedOnes) {
   std::unique_ptr<TaskDb> db = OpenDb(dir(), {"s"}, budget_);
   ASSERT_NE(db, nullptr);
   rocksdb::ColumnFamilyHandle* s = db->Family("s");
@@ -510,13 +510,15 @@ TEST_F(TaskDbTest, AtCommitWritesAreUnseenUntilTheCommitWritesThemAfterTheIndexe
   const size_t empty = db->pending_bytes();
   // An indexed write of "k" first, then at-commit writes of "k", "z" and a delete.
   ASSERT_TRUE(db->Put(s, "k", "indexed").ok());
+  ASSERT_TRUE(db->PutAtCommit(s, "z", "first").ok());
   ASSERT_TRUE(db->PutAtCommit(s, "z", "last").ok());
   ASSERT_TRUE(db->PutAtCommit(s, "k", "flushed").ok());
   ASSERT_TRUE(db->DeleteAtCommit(s, "gone").ok());
   EXPECT_GT(db->pending_bytes(), empty);
-  EXPECT_EQ(Read(*db, "s", "k"), "indexed") << "reads do not see at-commit writes";
-  EXPECT_EQ(Read(*db, "s", "z"), std::nullopt);
-  EXPECT_EQ(Read(*db, "s", "gone"), "1");
+  EXPECT_EQ(Read(*db, "s", "k"), "flushed");
+  EXPECT_EQ(Read(*db, "s", "z"), "last");
+  EXPECT_EQ(Read(*db, "s", "gone"), std::nullopt);
+  EXPECT_EQ(ReadCommitted(*db, "s", "gone"), "1") << "nothing is written before the commit";
   ASSERT_TRUE(db->Commit({{"input:t", 3}}).ok());
   EXPECT_EQ(db->pending_bytes(), empty);
   EXPECT_EQ(ReadCommitted(*db, "s", "k"), "flushed") << "written after the indexed write";
@@ -525,22 +527,43 @@ TEST_F(TaskDbTest, AtCommitWritesAreUnseenUntilTheCommitWritesThemAfterTheIndexe
   EXPECT_EQ(db->ReadMeta().value(), (TaskDbMeta{{"input:t", 3}}));
 }
 
-TEST_F(TaskDbTest, IndexAtCommitWritesShowsThemToReadsAndScansInTheOrderWritten) {
+TEST_F(TaskDbTest, AnIndexedWriteReplacesTheAtCommitWriteOfItsKey) {
   std::unique_ptr<TaskDb> db = OpenDb(dir(), {"s"}, budget_);
   ASSERT_NE(db, nullptr);
   rocksdb::ColumnFamilyHandle* s = db->Family("s");
+  ASSERT_TRUE(db->PutAtCommit(s, "k", "1").ok());
+  ASSERT_TRUE(db->Put(s, "k", "2").ok());
+  ASSERT_TRUE(db->PutAtCommit(s, "d", "1").ok());
+  ASSERT_TRUE(db->Delete(s, "d").ok());
+  EXPECT_EQ(Read(*db, "s", "k"), "2");
+  EXPECT_EQ(Read(*db, "s", "d"), std::nullopt);
+  ASSERT_TRUE(db->Commit({}).ok());
+  EXPECT_EQ(ReadCommitted(*db, "s", "k"), "2");
+  EXPECT_EQ(ReadCommitted(*db, "s", "d"), std::nullopt);
+}
+
+TEST_F(TaskDbTest, ScansAndMultiGetsSeeAtCommitWrites) {
+  std::unique_ptr<TaskDb> db = OpenDb(dir(), {"s", "other"}, budget_);
+  ASSERT_NE(db, nullptr);
+  rocksdb::ColumnFamilyHandle* s = db->Family("s");
+  ASSERT_TRUE(db->Put(s, "c", "1").ok());
+  ASSERT_TRUE(db->Commit({}).ok());
   ASSERT_TRUE(db->PutAtCommit(s, "b", "1").ok());
   ASSERT_TRUE(db->PutAtCommit(s, "b", "2").ok());
   ASSERT_TRUE(db->PutAtCommit(s, "a", "1").ok());
-  ASSERT_TRUE(db->IndexAtCommitWrites().ok());
-  EXPECT_EQ(Read(*db, "s", "b"), "2");
-  std::unique_ptr<StoreIterator> it = db->Scan(s, std::nullopt, std::nullopt);
-  EXPECT_EQ(Drain(*it), (Entries{{"a", "1"}, {"b", "2"}}));
-  // A later indexed write wins over what was shown.
-  ASSERT_TRUE(db->Put(s, "a", "3").ok());
+  ASSERT_TRUE(db->DeleteAtCommit(s, "c").ok());
+  ASSERT_TRUE(db->PutAtCommit(db->Family("other"), "b", "other").ok());
+  EXPECT_EQ(Drain(*db->Scan(s, std::nullopt, std::nullopt)), (Entries{{"a", "1"}, {"b", "2"}}));
+  ASSERT_TRUE(db->PutAtCommit(s, "e", "1").ok());
+  std::vector<std::string> values;
+  std::vector<bool> found;
+  ASSERT_TRUE(db->MultiGet(s, {"a", "c", "e"}, &values, &found).ok());
+  EXPECT_EQ(found, (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(values[2], "1");
   ASSERT_TRUE(db->Commit({}).ok());
-  EXPECT_EQ(ReadCommitted(*db, "s", "a"), "3");
-  EXPECT_EQ(ReadCommitted(*db, "s", "b"), "2");
+  EXPECT_EQ(Drain(*db->ScanCommitted(s, std::nullopt, std::nullopt)),
+            (Entries{{"a", "1"}, {"b", "2"}, {"e", "1"}}));
+  EXPECT_EQ(ReadCommitted(*db, "other", "b"), "other");
 }
 
 TEST_F(TaskDbTest, AtCommitWritesOfExpiredKeysFallUnderTheCommitsRangeDeletion) {

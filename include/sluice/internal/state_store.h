@@ -138,15 +138,13 @@ class KeyValueBytesStore {
   // the entry down. Default: Put.
   virtual absl::Status PutAbsent(std::string_view key, std::string_view value) { return Put(key, value); }
   virtual absl::Status ShowBlindWrites() { return absl::OkStatus(); }
-  // A cache's write-down at commit: reads through this store need not see it before the
-  // commit, because the cache keeps serving the key until then (it calls
-  // ShowAtCommitWrites before it forgets anything). A persistent store buffers it
-  // unindexed and writes it, sorted by key, in the commit's atomic batch after the
-  // indexed writes: far cheaper than Put. Defaults: Put, Delete, no-op.
+  // A cache's write-down (flush or eviction): a persistent store keeps it in a hash map
+  // that Get reads, not in its ordered pending batch, and writes it, sorted by key, in
+  // the commit's atomic batch after the indexed writes: far cheaper than Put for a store
+  // that is mostly read by key (a scan first moves them into the ordered batch).
+  // Defaults: Put, Delete.
   virtual absl::Status PutAtCommit(std::string_view key, std::string_view value) { return Put(key, value); }
   virtual absl::Status DeleteAtCommit(std::string_view key) { return Delete(key); }
-  // Makes the buffered at-commit writes visible to reads now.
-  virtual absl::Status ShowAtCommitWrites() { return absl::OkStatus(); }
 };
 
 // The smallest string greater than every string starting with `prefix`, or nullopt if
