@@ -30,7 +30,8 @@
 //
 // Before timing, every side runs `--check-records` and must agree on the final count of
 // every window (engine: the last update emitted per window). `--cache-mib` sets the
-// engine's record cache (default 10 MiB, Kafka Streams' default).
+// engine's record cache (default 10 MiB, Kafka Streams' default); `--sides=cache-on` or
+// `--sides=cache-off` times only that pair, for profiling one side.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
