@@ -20,6 +20,7 @@
 #include "sluice/sluice.h"
 #include "sluice/testing.h"
 #include "tests/dsl/dsl_test_util.h"
+#include "tests/dsl/session_reference.h"
 #include "tests/dsl/window_test_util.h"
 
 namespace sluice {
@@ -327,23 +328,11 @@ TEST(SlidingWindowsTest, InOrderRecordsCreateLeftAndRightWindows) {
   EXPECT_EQ(f.driver->late_records(), 1u);
 }
 
-// Sessions as plain C++: sort a key's times, split where the gap exceeds `gap`.
-std::map<std::tuple<std::string, int64_t, int64_t>, int64_t> SessionReference(
-    const std::vector<Rec>& recs, int64_t gap) {
+// The plain-C++ sessions of `recs`.
+testing::SessionCounts SessionReference(const std::vector<Rec>& recs, int64_t gap) {
   std::map<std::string, std::vector<int64_t>> by_key;
   for (const Rec& r : recs) by_key[r.key].push_back(r.t);
-  std::map<std::tuple<std::string, int64_t, int64_t>, int64_t> out;
-  for (auto& [key, times] : by_key) {
-    std::sort(times.begin(), times.end());
-    size_t begin = 0;
-    for (size_t i = 1; i <= times.size(); ++i) {
-      if (i == times.size() || times[i] - times[i - 1] > gap) {
-        out[{key, times[begin], times[i - 1]}] = static_cast<int64_t>(i - begin);
-        begin = i;
-      }
-    }
-  }
-  return out;
+  return testing::SessionReference(std::move(by_key), gap);
 }
 
 // With the session index's default budget, and with one so small that it overflows

@@ -4,7 +4,6 @@
 // buffer) comes back from the changelogs.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "sluice/sluice.h"
+#include "tests/dsl/session_reference.h"
 #include "tests/engine/engine_test_util.h"
 
 namespace sluice {
@@ -116,24 +116,13 @@ TEST(WindowApp, FinalResultsStayExactAcrossARestartThatLostTheLocalState) {
   EXPECT_TRUE(app->Close(30s));
 }
 
-// Sessions by plain C++: a key's sorted times split where the gap exceeds `gap`;
-// (key, start, end) -> count.
-using SessionCounts = std::map<std::tuple<std::string, int64_t, int64_t>, int64_t>;
+using sluice::testing::SessionCounts;
+
+// The plain-C++ sessions of `records`.
 SessionCounts SessionReference(const std::vector<TimedRecord>& records, int64_t gap) {
   std::map<std::string, std::vector<int64_t>> by_key;
   for (const TimedRecord& r : records) by_key[r.key].push_back(r.timestamp);
-  SessionCounts out;
-  for (auto& [key, times] : by_key) {
-    std::sort(times.begin(), times.end());
-    size_t begin = 0;
-    for (size_t i = 1; i <= times.size(); ++i) {
-      if (i == times.size() || times[i] - times[i - 1] > gap) {
-        out[{key, times[begin], times[i - 1]}] = static_cast<int64_t>(i - begin);
-        begin = i;
-      }
-    }
-  }
-  return out;
+  return sluice::testing::SessionReference(std::move(by_key), gap);
 }
 
 // The sessions the update stream of a session count ends with (a null value deletes).
