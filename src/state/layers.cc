@@ -76,12 +76,13 @@ void CachingStore::MarkClean(Entry& e) {
   e.dirty_index = kClean;
 }
 
-CachingStore::Entry& CachingStore::Upsert(std::string_view key) {
+CachingStore::Entry& CachingStore::Upsert(std::string_view key, bool* added) {
   auto it = index_.find(key);
   if (it != index_.end()) {
     lru_.splice(lru_.end(), lru_, it->second);
     return *it->second;
   }
+  if (added != nullptr) *added = true;
   lru_.emplace_back().key.assign(key.data(), key.size());
   Lru::iterator entry = std::prev(lru_.end());
   index_.emplace(entry->key, entry);
@@ -113,9 +114,9 @@ absl::Status CachingStore::Put(std::string_view key, std::string_view value) {
 }
 
 absl::Status CachingStore::PutAbsent(std::string_view key, std::string_view value) {
-  const bool cached = index_.contains(key);
-  Entry& e = Upsert(key);
-  if (!cached) {
+  bool added = false;
+  Entry& e = Upsert(key, &added);
+  if (added) {
     // The caller knows the store below holds nothing here: no read at write-down.
     e.base_known = true;
     e.base.reset();

@@ -113,7 +113,8 @@ class CachingStore final : public KeyValueBytesStore {
   static constexpr size_t kClean = static_cast<size_t>(-1);
   using Lru = std::list<Entry>;
 
-  Entry& Upsert(std::string_view key);
+  // The entry of `key`, made most recently used; a new one (`*added` set) if absent.
+  Entry& Upsert(std::string_view key, bool* added = nullptr);
   // Sets an entry's new value (dirty) and evicts what the budget no longer holds.
   absl::Status Write(Entry& e, std::string_view value);
   void MarkDirty(Entry& e);

@@ -211,29 +211,31 @@ class WindowedAggregation {
     return Current{store_.DecodeValue(stored.value), stored.timestamp, std::move(stored.positions)};
   }
 
-  // Writes `next` to a window and emits the change (unless the cache will).
-  // `absent`: the aggregation knows the store does not hold this window.
-  void Write(std::string_view store_key, const WK& window, VA next, std::optional<VA> old,
-             int64_t timestamp, const PositionSet& positions, int64_t offset, uint32_t seq,
-             bool absent = false) {
+  // Writes `next` to `key`'s window `w` and emits the change (unless the cache will: the
+  // Windowed<K> key, a copy of `key`, is made only for an emission). `absent`: the
+  // aggregation knows the store does not hold this window.
+  void Write(std::string_view store_key, const K& key, const Window& w, VA next,
+             std::optional<VA> old, int64_t timestamp, const PositionSet& positions,
+             int64_t offset, uint32_t seq, bool absent = false) {
     store_.Put(store_key, next, timestamp, positions, offset, absent);
     if (!emitter_.caching()) {
-      emitter_.Add(window, std::optional<VA>(std::move(next)), std::move(old), timestamp, offset, seq);
+      emitter_.Add(WK{key, w}, std::optional<VA>(std::move(next)), std::move(old), timestamp,
+                   offset, seq);
     }
   }
 
   // Removes a window and emits its deletion (unless the cache will).
-  void Remove(std::string_view store_key, const WK& window, std::optional<VA> old,
+  void Remove(std::string_view store_key, const K& key, const Window& w, std::optional<VA> old,
               int64_t timestamp, int64_t offset, uint32_t seq) {
     store_.Delete(store_key);
-    if (!emitter_.caching()) emitter_.Add(window, std::nullopt, std::move(old), timestamp, offset, seq);
+    if (!emitter_.caching()) emitter_.Add(WK{key, w}, std::nullopt, std::move(old), timestamp, offset, seq);
   }
 
   // A replayed record already in this window: emit the window as it is (unless the cache
   // will), since the first emission may have been lost.
-  void Replayed(const WK& window, const Current& current, int64_t offset, uint32_t seq) {
+  void Replayed(const K& key, const Window& w, const Current& current, int64_t offset, uint32_t seq) {
     if (!emitter_.caching()) {
-      emitter_.Add(window, current.value, current.value, current.timestamp, offset, seq);
+      emitter_.Add(WK{key, w}, current.value, current.value, current.timestamp, offset, seq);
     }
   }
 
@@ -354,7 +356,7 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         WindowClock& clock = agg_.clock();
         const int64_t segment = clock.segments().Of(start);
         WindowStoreKey(clock.segments(), key, start, &store_key_);
-        const Windowed<K> window{r->key, Window{start, start + size}};
+        const Window window{start, start + size};
         // A window the aggregation knows it never wrote is not read.
         std::optional<typename Agg::Current> current;
         const bool known_new = !clock.written().MayHave(segment, store_key_);
@@ -364,7 +366,7 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         std::optional<VA> old;
         if (current) {
           if (current->positions.Covers(position)) {
-            agg_.Replayed(window, *current, r->offset, r->seq);
+            agg_.Replayed(r->key, window, *current, r->offset, r->seq);
             continue;
           }
           timestamp = std::max(t, current->timestamp);
@@ -374,8 +376,8 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         VA next = apply_(std::as_const(r->key), std::as_const(r->value), std::as_const(old));
         positions.Advance(position);
         clock.written().Written(segment, store_key_);
-        agg_.Write(store_key_, window, std::move(next), std::move(old), timestamp, positions,
-                   r->offset, r->seq, known_new);
+        agg_.Write(store_key_, r->key, window, std::move(next), std::move(old), timestamp,
+                   positions, r->offset, r->seq, known_new);
       }
       if (late) {
         agg_.Late(*batch.context, r->offset, t,
@@ -556,9 +558,9 @@ class SlidingWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
       return;
     }
     WindowStoreKey(agg_.clock().segments(), key_, start, &store_key_);
-    const Windowed<K> window{r.key, Window{start, end}};
+    const Window window{start, end};
     if (base != nullptr && !fresh && base->positions.Covers(position_)) {
-      agg_.Replayed(window, *base, r.offset, r.seq);
+      agg_.Replayed(r.key, window, *base, r.offset, r.seq);
       return;
     }
     std::optional<VA> current;
@@ -571,7 +573,7 @@ class SlidingWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
     }
     VA next = apply_(std::as_const(r.key), std::as_const(r.value), std::as_const(current));
     positions.Advance(position_);
-    agg_.Write(store_key_, window, std::move(next), fresh ? std::nullopt : std::move(current),
+    agg_.Write(store_key_, r.key, window, std::move(next), fresh ? std::nullopt : std::move(current),
                timestamp, positions, r.offset, r.seq);
   }
 
@@ -580,7 +582,7 @@ class SlidingWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
   void CreateRight(int64_t t, const Current& right) {
     const Record<K, V>& r = *record_;
     WindowStoreKey(agg_.clock().segments(), key_, t + 1, &store_key_);
-    agg_.Write(store_key_, Windowed<K>{r.key, Window{t + 1, t + 1 + d_}}, right.value, std::nullopt,
+    agg_.Write(store_key_, r.key, Window{t + 1, t + 1 + d_}, right.value, std::nullopt,
                right.timestamp, right.positions, r.offset, r.seq);
   }
 
@@ -657,7 +659,7 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
     PositionSet positions;
     for (const Session& s : found_) {
       if (s.current.positions.Covers(position)) {
-        agg_.Replayed(Windowed<K>{r.key, s.window}, s.current, r.offset, r.seq);
+        agg_.Replayed(r.key, s.window, s.current, r.offset, r.seq);
         return;
       }
       merged.start_ms = std::min(merged.start_ms, s.window.start_ms);
@@ -677,7 +679,7 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
       // deletions; a store key the merged session reuses is simply overwritten below.
       for (Session& s : found_) {
         SessionStoreKey(agg_.clock().segments(), key, s.window.start_ms, s.window.end_ms, &store_key_);
-        agg_.Remove(store_key_, Windowed<K>{r.key, s.window}, std::move(s.current.value),
+        agg_.Remove(store_key_, r.key, s.window, std::move(s.current.value),
                     s.window.end_ms, r.offset, r.seq);
         index_.Remove(key, s.window);
       }
@@ -686,7 +688,7 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
     positions.Advance(position);
     SessionStoreKey(agg_.clock().segments(), key, merged.start_ms, merged.end_ms, &store_key_);
     agg_.clock().written().Written(agg_.clock().segments().Of(merged.end_ms), key);
-    agg_.Write(store_key_, Windowed<K>{r.key, merged}, std::move(next), std::nullopt, merged.end_ms,
+    agg_.Write(store_key_, r.key, merged, std::move(next), std::nullopt, merged.end_ms,
                positions, r.offset, r.seq);
     index_.Add(key, merged, now);
   }
