@@ -189,12 +189,12 @@ absl::Status TaskDb::MultiGet(rocksdb::ColumnFamilyHandle* cf,
 
 absl::Status TaskDb::Put(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
                          std::string_view value) {
-  ForgetAtCommitWrite(cf, key);
+  at_commit_.Erase(cf, key);  // the indexed write is the newer
   return RocksStatus(batch_.Put(cf, ToSlice(key), ToSlice(value)), "put");
 }
 
 absl::Status TaskDb::Delete(rocksdb::ColumnFamilyHandle* cf, std::string_view key) {
-  ForgetAtCommitWrite(cf, key);
+  at_commit_.Erase(cf, key);  // the indexed write is the newer
   return RocksStatus(batch_.Delete(cf, ToSlice(key)), "delete");
 }
 
@@ -250,10 +250,6 @@ absl::Status TaskDb::IndexAtCommitWrites(rocksdb::ColumnFamilyHandle* cf) {
     s = slot.deleted ? batch_.Delete(cf, ToSlice(key)) : batch_.Put(cf, ToSlice(key), ToSlice(slot.value));
   });
   return RocksStatus(s, "indexing flushed cache entries");
-}
-
-void TaskDb::ForgetAtCommitWrite(rocksdb::ColumnFamilyHandle* cf, std::string_view key) {
-  at_commit_.Erase(cf, key);
 }
 
 void TaskDb::DropBeforeAtCommit(std::string_view family, std::string_view end) {

@@ -134,8 +134,6 @@ class TaskDb {
   size_t blind_bytes_ = 0;
   // Moves `cf`'s at-commit writes into the indexed batch.
   absl::Status IndexAtCommitWrites(rocksdb::ColumnFamilyHandle* cf);
-  // Forgets the at-commit write of a key that is written indexed.
-  void ForgetAtCommitWrite(rocksdb::ColumnFamilyHandle* cf, std::string_view key);
   AtCommitBuffer at_commit_;
 };
 

@@ -36,6 +36,7 @@
 #include "sluice/sluice.h"
 #include "sluice/testing.h"
 #include "tests/dsl/dsl_test_util.h"
+#include "tests/dsl/session_reference.h"
 
 namespace sluice {
 namespace {
@@ -605,15 +606,9 @@ WindowTable Sessions(const std::vector<std::pair<std::string, int64_t>>& bids) {
   std::map<std::string, std::vector<int64_t>> times;
   for (const auto& [bidder, t] : bids) times[bidder].push_back(t);
   WindowTable out;
-  for (auto& [bidder, ts] : times) {
-    std::sort(ts.begin(), ts.end());
-    size_t begin = 0;
-    for (size_t i = 1; i <= ts.size(); ++i) {
-      if (i == ts.size() || ts[i] - ts[i - 1] > kGapMs) {
-        out[{bidder, ts[begin]}] = std::to_string(ts[i - 1]) + "|" + std::to_string(i - begin);
-        begin = i;
-      }
-    }
+  for (const auto& [session, count] : testing::SessionReference(std::move(times), kGapMs)) {
+    const auto& [bidder, start, end] = session;
+    out[{bidder, start}] = std::to_string(end) + "|" + std::to_string(count);
   }
   return out;
 }

@@ -16,7 +16,9 @@ using Windows = std::vector<Window>;
 int64_t SegmentOf(int64_t t) { return t / 100; }
 
 std::optional<Windows> Find(const SessionIndex& index, std::string_view key, int64_t from, int64_t to) {
-  return index.Find(key, from, to, SegmentOf);
+  Windows found;
+  if (!index.Find(key, from, to, SegmentOf, &found)) return std::nullopt;
+  return found;
 }
 
 class SessionIndexTest : public ::testing::Test {

@@ -16,7 +16,6 @@
 #include <atomic>
 #include <cstdint>
 #include <limits>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,24 +39,24 @@ class SessionIndex {
   // Before the first write: what the store already holds ends before `t`.
   void StartCovering(int64_t t) { covers_from_ = t; }
 
-  // The sessions of `key` ending at or after `from` and starting at or before `to`, in
-  // store order (segment of the end, then start; `segment_of` maps a time to its
-  // segment); nullopt if sessions ending before covers_from could be among them.
+  // Sets `found` to the sessions of `key` ending at or after `from` and starting at or
+  // before `to`, in store order (segment of the end, then start; `segment_of` maps a time
+  // to its segment). False if sessions ending before covers_from could be among them.
   template <class SegmentOf>
-  std::optional<std::vector<Window>> Find(std::string_view key, int64_t from, int64_t to,
-                                          SegmentOf&& segment_of) const {
-    if (from < covers_from_) return std::nullopt;
-    std::vector<Window> found;
+  bool Find(std::string_view key, int64_t from, int64_t to, SegmentOf&& segment_of,
+            std::vector<Window>* found) const {
+    found->clear();
+    if (from < covers_from_) return false;
     auto it = by_key_.find(key);
-    if (it == by_key_.end()) return found;
+    if (it == by_key_.end()) return true;
     for (const Window& w : it->second) {
-      if (w.end_ms >= from && w.start_ms <= to) found.push_back(w);
+      if (w.end_ms >= from && w.start_ms <= to) found->push_back(w);
     }
-    std::sort(found.begin(), found.end(), [&](const Window& a, const Window& b) {
+    std::sort(found->begin(), found->end(), [&](const Window& a, const Window& b) {
       const int64_t sa = segment_of(a.end_ms), sb = segment_of(b.end_ms);
       return sa != sb ? sa < sb : a.start_ms < b.start_ms;
     });
-    return found;
+    return true;
   }
 
   // The store now holds session `w` of `key` (replacing one with the same start).

@@ -704,10 +704,8 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
       index_.StartCovering(clock.held_before());
     }
     index_.DropBefore(clock.expired_before());
-    std::optional<std::vector<Window>> indexed =
-        index_.Find(key, t - gap_, t + gap_, [&](int64_t x) { return segments.Of(x); });
-    if (indexed) {
-      for (const Window& w : *indexed) {
+    if (index_.Find(key, t - gap_, t + gap_, [&](int64_t x) { return segments.Of(x); }, &indexed_)) {
+      for (const Window& w : indexed_) {
         SessionStoreKey(segments, key, w.start_ms, w.end_ms, &store_key_);
         std::optional<Current> current = agg_.Read(store_key_);
         if (!current || current->timestamp != w.end_ms) {
@@ -740,6 +738,7 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
   Initial initial_;
   SessionIndex index_;
   bool index_started_ = false;
+  std::vector<Window> indexed_;  // Find's lookup, reused from record to record
   std::vector<Session> found_;
   std::string store_key_;
 };
