@@ -22,8 +22,13 @@ class KeyFilter {
     blocks_.resize(bytes / kBlockBytes);
   }
 
-  void Add(std::string_view key) {
-    const uint64_t h = std::hash<std::string_view>{}(key);
+  // The hash Add and MayContain take: computed once for a key asked of several filters.
+  static uint64_t Hash(std::string_view key) { return std::hash<std::string_view>{}(key); }
+
+  void Add(std::string_view key) { AddHash(Hash(key)); }
+  bool MayContain(std::string_view key) const { return MayContainHash(Hash(key)); }
+
+  void AddHash(uint64_t h) {
     Block& b = blocks_[BlockOf(h)];
     for (int i = 0; i < kProbes; ++i) {
       const uint32_t bit = Bit(h, i);
@@ -31,8 +36,7 @@ class KeyFilter {
     }
   }
 
-  bool MayContain(std::string_view key) const {
-    const uint64_t h = std::hash<std::string_view>{}(key);
+  bool MayContainHash(uint64_t h) const {
     const Block& b = blocks_[BlockOf(h)];
     for (int i = 0; i < kProbes; ++i) {
       const uint32_t bit = Bit(h, i);

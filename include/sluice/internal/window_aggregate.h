@@ -359,7 +359,8 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         const Window window{start, start + size};
         // A window the aggregation knows it never wrote is not read.
         std::optional<typename Agg::Current> current;
-        const bool known_new = !clock.written().MayHave(segment, store_key_);
+        const uint64_t hash = KeyFilter::Hash(store_key_);
+        const bool known_new = !clock.written().MayHave(segment, hash);
         if (!known_new) current = agg_.Read(store_key_);
         PositionSet positions;
         int64_t timestamp = t;
@@ -375,7 +376,7 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         }
         VA next = apply_(std::as_const(r->key), std::as_const(r->value), std::as_const(old));
         positions.Advance(position);
-        clock.written().Written(segment, store_key_);
+        clock.written().Written(segment, hash);
         agg_.Write(store_key_, r->key, window, std::move(next), std::move(old), timestamp,
                    positions, r->offset, r->seq, known_new);
       }

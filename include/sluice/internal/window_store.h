@@ -103,32 +103,38 @@ class WrittenFilter {
   void Start(std::optional<int64_t> last) {
     after_ = last ? *last : std::numeric_limits<int64_t>::min();
   }
-  // False only if nothing was written under `key` in `segment` since the start.
-  bool MayHave(int64_t segment, std::string_view key) const {
+  // False only if nothing was written under `key` in `segment` since the start. `hash`:
+  // KeyFilter::Hash(key), computed once for the MayHave and Written of one key.
+  bool MayHave(int64_t segment, uint64_t hash) const {
     if (segment <= after_) return true;
     auto it = filters_.find(segment);
-    return it != filters_.end() && it->second.MayContain(key);
+    return it != filters_.end() && it->second.MayContain(hash);
   }
-  void Written(int64_t segment, std::string_view key) { filters_[segment].Add(key); }
+  bool MayHave(int64_t segment, std::string_view key) const {
+    return MayHave(segment, KeyFilter::Hash(key));
+  }
+  void Written(int64_t segment, uint64_t hash) { filters_[segment].Add(hash); }
+  void Written(int64_t segment, std::string_view key) { Written(segment, KeyFilter::Hash(key)); }
   // The segments before `segment` were dropped.
   void DropBefore(int64_t segment) { filters_.erase(filters_.begin(), filters_.lower_bound(segment)); }
 
  private:
-  // Bloom filters of growing size: a key is added to the last; MayContain asks them all.
+  // Bloom filters of growing size: a key is added to the last; MayContain asks them all,
+  // the last (largest, and holding the newest keys) first.
   class Growing {
    public:
-    void Add(std::string_view key) {
+    void Add(uint64_t hash) {
       if (filters_.empty() || added_ >= capacity_) {
         capacity_ = filters_.empty() ? kFirstCapacity : capacity_ * 4;
         filters_.emplace_back(capacity_);
         added_ = 0;
       }
-      filters_.back().Add(key);
+      filters_.back().AddHash(hash);
       ++added_;
     }
-    bool MayContain(std::string_view key) const {
-      for (const KeyFilter& f : filters_) {
-        if (f.MayContain(key)) return true;
+    bool MayContain(uint64_t hash) const {
+      for (auto f = filters_.rbegin(); f != filters_.rend(); ++f) {
+        if (f->MayContainHash(hash)) return true;
       }
       return false;
     }
