@@ -49,10 +49,13 @@ absl::Status ValidateClientProperties(const StreamsConfig& config) {
             prefixed ? "" : " (not a Sluice key either; Sluice keys are application.id, "
                             "bootstrap.servers, num.stream.threads, commit.interval.ms, "
                             "processing.guarantee, state.dir, "
-                            "default.deserialization.exception.handler, poll.ms, "
-                            "max.poll.records, default.api.timeout.ms, replication.factor, "
-                            "client.id, cache.max.bytes.buffering, "
-                            "rocksdb.memory.budget.bytes)"));
+                            "default.deserialization.exception.handler, "
+                            "processing.exception.handler, errors.dead.letter.queue.topic.name, "
+                            "default.timestamp.extractor, poll.ms, max.poll.records, "
+                            "default.api.timeout.ms, replication.factor, client.id, "
+                            "cache.max.bytes.buffering, rocksdb.memory.budget.bytes, "
+                            "idle.window.close.ms, max.task.idle.ms, "
+                            "buffered.records.per.partition)"));
       }
     }
   }
@@ -327,6 +330,11 @@ class App::Impl final : public RebalanceListener {
         config_.deserialization_errors() == DeserializationErrorHandling::kContinue
             ? DeserializationErrorPolicy::kContinue
             : DeserializationErrorPolicy::kFail;
+    s.task_options.processing_policy =
+        config_.processing_errors() == ProcessingErrorHandling::kContinue
+            ? ProcessingErrorPolicy::kContinue
+            : ProcessingErrorPolicy::kFail;
+    s.task_options.dead_letter_topic = config_.dead_letter_queue_topic();
     s.poll_timeout = std::chrono::milliseconds(config_.poll_ms());
     s.commit_interval = std::chrono::milliseconds(config_.commit_interval_ms());
     s.api_timeout = std::chrono::milliseconds(config_.default_api_timeout_ms());

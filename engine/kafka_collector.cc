@@ -18,6 +18,16 @@ absl::Status KafkaCollector::Send(const OutRecord& r) {
     auto* source = const_cast<rd_kafka_message_t*>(static_cast<const rd_kafka_message_t*>(r.headers));
     if (rd_kafka_message_headers(source, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) headers = nullptr;
   }
+  HeadersPtr extended;
+  if (!r.extra_headers.empty()) {
+    extended.reset(headers != nullptr ? rd_kafka_headers_copy(headers)
+                                      : rd_kafka_headers_new(r.extra_headers.size()));
+    for (const auto& [name, value] : r.extra_headers) {
+      rd_kafka_header_add(extended.get(), name.data(), static_cast<ssize_t>(name.size()),
+                          value.data(), static_cast<ssize_t>(value.size()));
+    }
+    headers = extended.get();
+  }
   absl::Status status = producer_.Produce(
       r.topic, r.partition < 0 ? RD_KAFKA_PARTITION_UA : r.partition, r.key.data(), r.key.size(),
       r.value.data(), r.value.size(), r.timestamp < 0 ? 0 : r.timestamp, headers, r.changelog);

@@ -83,6 +83,7 @@ absl::Status Task::Process(std::string_view topic, int32_t partition,
   }
   if (records.empty()) return absl::OkStatus();
   BatchContext context{topic, partition, id_.partition};
+  context.raw = records;
   if (auto it = source_index_.find(topic); it != source_index_.end()) context.source_index = it->second;
   const std::string where = Cat("at topic '", topic, "' partition ", partition, " offsets ",
                                 records.front().offset, "..", records.back().offset);
@@ -161,6 +162,42 @@ void Task::RecordSkipped(const BatchContext& context, int64_t offset, const absl
     Log(LogLevel::kWarn, "task ", id_.ToString(), ": skipped record (", n, " so far): ",
         why.message(),
         n == 5 ? " (further skips are logged once per 1000)" : "");
+  }
+  if (!options_.dead_letter_topic.empty()) SendToDeadLetterQueue(context, offset, why);
+}
+
+void Task::SendToDeadLetterQueue(const BatchContext& context, int64_t offset,
+                                 const absl::Status& why) {
+  auto raw = std::lower_bound(context.raw.begin(), context.raw.end(), offset,
+                              [](const RawRecord& r, int64_t o) { return r.offset < o; });
+  const std::string partition = std::to_string(context.partition);
+  const std::string offset_text = std::to_string(offset);
+  const std::string_view error(why.message().data(), why.message().size());
+  const std::pair<std::string_view, std::string_view> headers[] = {
+      {"sluice.error", error},
+      {"sluice.source.topic", context.topic},
+      {"sluice.source.partition", partition},
+      {"sluice.source.offset", offset_text}};
+  OutRecord out;
+  out.topic = options_.dead_letter_topic;
+  out.timestamp = wall_clock_ms_;
+  out.extra_headers = headers;
+  if (raw != context.raw.end() && raw->offset == offset) {
+    out.key = raw->key;
+    out.value = raw->value;
+    if (raw->timestamp >= 0) out.timestamp = raw->timestamp;
+    out.headers = raw->headers;
+  } else {
+    // Only what a cache flush or a punctuation emitted lacks its source bytes.
+    Log(LogLevel::kWarn, "task ", id_.ToString(), ": the record at topic '", context.topic,
+        "' partition ", context.partition, " offset ", offset,
+        " goes to the dead-letter queue without its key and value (its source bytes are gone)");
+  }
+  if (absl::Status s = target_.Send(out); !s.ok()) {
+    throw TaskFailure(absl::Status(
+        s.code(), Cat("sending the skipped record at topic '", context.topic, "' partition ",
+                      context.partition, " offset ", offset, " to the dead-letter queue '",
+                      options_.dead_letter_topic, "': ", s.message())));
   }
 }
 

@@ -44,6 +44,8 @@ class Task final : public TaskServices {
   struct Options {
     std::string application_id;
     DeserializationErrorPolicy deserialization_policy = DeserializationErrorPolicy::kFail;
+    ProcessingErrorPolicy processing_policy = ProcessingErrorPolicy::kFail;
+    std::string dead_letter_topic;  // StreamsConfig::kDeadLetterQueueTopic; empty: none
     // The wall clock when the task starts (punctuation schedules count from it).
     int64_t wall_clock_ms = 0;
     // State: tasks of sub-topologies with stores keep them under `state_dir`/<task id>.
@@ -94,6 +96,7 @@ class Task final : public TaskServices {
   DeserializationErrorPolicy deserialization_policy() const override {
     return options_.deserialization_policy;
   }
+  ProcessingErrorPolicy processing_policy() const override { return options_.processing_policy; }
   void RecordLate(const BatchContext& context, int64_t offset, int64_t timestamp,
                   std::string_view what) override;
   void RecordSkipped(const BatchContext& context, int64_t offset,
@@ -127,6 +130,7 @@ class Task final : public TaskServices {
 
  private:
   Task(TaskId id, RecordCollector& collector, Options options, TaskMetrics* metrics);
+  void SendToDeadLetterQueue(const BatchContext& context, int64_t offset, const absl::Status& why);
 
   TaskId id_;
   RecordCollector& target_;

@@ -144,6 +144,9 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
     } else if (r.headers != nullptr) {
       out.headers = *static_cast<const std::vector<TestHeader>*>(r.headers);
     }
+    for (const auto& [name, value] : r.extra_headers) {
+      out.headers.push_back({std::string(name), std::string(value)});
+    }
     absl::StatusOr<int32_t> p =
         Append(std::string(r.topic), std::move(out),
                r.partition >= 0 ? std::optional<int32_t>(r.partition) : std::nullopt);
@@ -279,6 +282,10 @@ class TopologyTestDriver::Impl final : public internal::RecordCollector {
     Task::Options options;
     options.application_id = config_.application_id();
     options.deserialization_policy = Policy();
+    options.processing_policy = config_.processing_errors() == ProcessingErrorHandling::kContinue
+                                    ? internal::ProcessingErrorPolicy::kContinue
+                                    : internal::ProcessingErrorPolicy::kFail;
+    options.dead_letter_topic = config_.dead_letter_queue_topic();
     options.globals = globals_.get();
     options.state_dir = state_dir_;
     options.wall_clock_ms = wall_clock_ms_;

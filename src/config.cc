@@ -95,6 +95,24 @@ absl::StatusOr<StreamsConfig> StreamsConfig::Create(
                         "one of: fail, continue (or Kafka Streams' LogAndFailExceptionHandler, "
                         "LogAndContinueExceptionHandler)");
       }
+    } else if (key == kProcessingHandler) {
+      if (value == "fail" || value.ends_with("LogAndFailProcessingExceptionHandler")) {
+        c.processing_ = ProcessingErrorHandling::kFail;
+      } else if (value == "continue" || value.ends_with("LogAndContinueProcessingExceptionHandler")) {
+        c.processing_ = ProcessingErrorHandling::kContinue;
+      } else {
+        return BadValue(key, value,
+                        "one of: fail, continue (or Kafka Streams' "
+                        "LogAndFailProcessingExceptionHandler, "
+                        "LogAndContinueProcessingExceptionHandler)");
+      }
+    } else if (key == kDeadLetterQueueTopic) {
+      if (value.empty() || value.size() > 249 || value == "." || value == ".." ||
+          value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+              std::string::npos) {
+        return BadValue(key, value, "a Kafka topic name: 1 to 249 characters from [a-zA-Z0-9._-]");
+      }
+      c.dead_letter_topic_ = value;
     } else if (key == kDefaultTimestampExtractor) {
       // Kafka Streams' class names, with or without their package.
       std::string_view name = value;

@@ -27,6 +27,7 @@ namespace sluice {
 
 enum class ProcessingGuarantee { kAtLeastOnce, kExactlyOnceV2 };
 enum class DeserializationErrorHandling { kFail, kContinue };
+enum class ProcessingErrorHandling { kFail, kContinue };
 enum class ClientKind { kConsumer, kProducer, kAdmin };
 
 class StreamsConfig {
@@ -39,6 +40,16 @@ class StreamsConfig {
   static constexpr std::string_view kStateDir = "state.dir";
   static constexpr std::string_view kDeserializationHandler =
       "default.deserialization.exception.handler";
+  // An exception a Processor API processor throws from Process() (Kafka Streams' KIP-1033):
+  // fail (the default) fails the task; continue skips the record, counts it, and sends it
+  // to the dead-letter queue if one is set. Other DSL functions that throw fail the task.
+  static constexpr std::string_view kProcessingHandler = "processing.exception.handler";
+  // Where skipped records go (KIP-1034): records that failed to deserialize (under
+  // `continue`), whose processor threw (under `continue`), or whose timestamp was skipped,
+  // written with their original key, value and headers, plus headers sluice.error,
+  // sluice.source.topic, sluice.source.partition and sluice.source.offset. Empty (the
+  // default): skipped records are only logged and counted.
+  static constexpr std::string_view kDeadLetterQueueTopic = "errors.dead.letter.queue.topic.name";
   static constexpr std::string_view kPollMs = "poll.ms";
   static constexpr std::string_view kMaxPollRecords = "max.poll.records";
   static constexpr std::string_view kDefaultApiTimeoutMs = "default.api.timeout.ms";
@@ -75,6 +86,8 @@ class StreamsConfig {
   ProcessingGuarantee processing_guarantee() const { return guarantee_; }
   const std::string& state_dir() const { return state_dir_; }
   DeserializationErrorHandling deserialization_errors() const { return deserialization_; }
+  ProcessingErrorHandling processing_errors() const { return processing_; }
+  const std::string& dead_letter_queue_topic() const { return dead_letter_topic_; }
   int poll_ms() const { return poll_ms_; }
   int max_poll_records() const { return max_poll_records_; }
   int64_t default_api_timeout_ms() const { return api_timeout_ms_; }
@@ -110,6 +123,8 @@ class StreamsConfig {
   ProcessingGuarantee guarantee_ = ProcessingGuarantee::kAtLeastOnce;
   std::string state_dir_;
   DeserializationErrorHandling deserialization_ = DeserializationErrorHandling::kFail;
+  ProcessingErrorHandling processing_ = ProcessingErrorHandling::kFail;
+  std::string dead_letter_topic_;
   int poll_ms_ = 100;
   int max_poll_records_ = 1000;
   int64_t api_timeout_ms_ = 60000;

@@ -17,6 +17,7 @@
 // Everything here lives on the worker thread that owns the task.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -24,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -33,12 +35,25 @@
 
 namespace sluice::internal {
 
+// A record as it arrives from Kafka (or the test driver): bytes, with data() == nullptr
+// for a Kafka null.
+struct RawRecord {
+  std::string_view key;
+  std::string_view value;
+  int64_t timestamp = 0;
+  int64_t offset = -1;
+  const void* headers = nullptr;
+};
+
 // Where a batch came from: one partition of one source topic. Lives for the batch.
 struct BatchContext {
   std::string_view topic;
   int32_t partition = -1;
   int32_t task_partition = -1;  // the partition number of the task processing it
   uint32_t source_index = 0;    // the topic's index among the task's source topics
+  // The source records, for a skipped record's dead-letter copy; empty for what a cache
+  // flush or a punctuation emits.
+  std::span<const RawRecord> raw;
 };
 
 template <class K, class V>
@@ -136,6 +151,8 @@ class RecordBuffer {
   }
   // Gives back the slot Next() returned last (a record that was skipped).
   void Unwind() { --size_; }
+  // Gives back the slots filled after size() was `size`.
+  void Truncate(size_t size) { size_ = std::min(size_, size); }
   void Clear() { size_ = 0; }
   size_t size() const { return size_; }
 
@@ -173,15 +190,6 @@ class TaskFailure : public std::exception {
   absl::Status status_;
 };
 
-// A record as it arrives from Kafka (or the test driver): bytes, with data() == nullptr
-// for a Kafka null.
-struct RawRecord {
-  std::string_view key;
-  std::string_view value;
-  int64_t timestamp = 0;
-  int64_t offset = -1;
-  const void* headers = nullptr;
-};
 
 // A serialized record on its way out. `partition` < 0: let the producer choose (records
 // with a null key); `headers` are the opaque headers of the source record, understood by
@@ -198,6 +206,8 @@ struct OutRecord {
   // collector remembers the offset it was acknowledged at (see ChangelogEnd).
   bool changelog = false;
   std::string_view positions;
+  // Headers added after the source record's (a dead-letter record's error headers).
+  std::span<const std::pair<std::string_view, std::string_view>> extra_headers;
 };
 
 // Where sinks send records: a Kafka producer in the engine, in-memory topics in the test
@@ -218,6 +228,7 @@ class RecordCollector {
 inline constexpr std::string_view kPositionHeader = "sluice.pos";
 
 enum class DeserializationErrorPolicy { kFail, kContinue };
+enum class ProcessingErrorPolicy { kFail, kContinue };
 
 // What a node instance may ask of the task that hosts it.
 class TaskServices {
@@ -225,8 +236,12 @@ class TaskServices {
   virtual ~TaskServices() = default;
   virtual RecordCollector& collector() = 0;
   virtual DeserializationErrorPolicy deserialization_policy() const = 0;
+  // processing.exception.handler: what an exception from a user Processor does.
+  virtual ProcessingErrorPolicy processing_policy() const { return ProcessingErrorPolicy::kFail; }
   // Counts and logs a skipped record (a deserialization failure under `continue`, an
-  // invalid timestamp under kSkip); `why` says which.
+  // invalid timestamp under kSkip, a processor's exception under `continue`), and sends
+  // the source record at `offset` to the dead-letter queue if one is set; `why` says
+  // which.
   virtual void RecordSkipped(const BatchContext& context, int64_t offset,
                              const absl::Status& why) = 0;
   // Counts a record dropped for arriving after its window closed (grace passed); `what`

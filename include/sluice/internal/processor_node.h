@@ -47,7 +47,11 @@ class ProcessorNode final : public Input<KIn, VIn>, public ProcessorContext<KOut
       current_ = r;
       write_.timestamp = r->timestamp;
       write_.position = counter_.Next(*batch.context, r->offset);
-      processor_->Process(InputRecord<KIn, VIn>{r->key, r->value, r->timestamp});
+      if (services_.processing_policy() == ProcessingErrorPolicy::kFail) {
+        processor_->Process(InputRecord<KIn, VIn>{r->key, r->value, r->timestamp});
+      } else {
+        ProcessOrSkip(*r, *batch.context);
+      }
     }
     current_ = nullptr;
     write_.position.reset();
@@ -122,6 +126,26 @@ class ProcessorNode final : public Input<KIn, VIn>, public ProcessorContext<KOut
   const StoreWriteContext& write_context() const override { return write_; }
 
  private:
+  // processing.exception.handler=continue: a record whose Process() throws is skipped
+  // (what it forwarded is dropped; what it wrote to stores stays) and sent to the
+  // dead-letter queue. Engine failures (TaskFailure) still fail the task.
+  void ProcessOrSkip(const Record<KIn, VIn>& r, const BatchContext& context) {
+    const size_t forwarded = buffer_.size();
+    try {
+      processor_->Process(InputRecord<KIn, VIn>{r.key, r.value, r.timestamp});
+    } catch (const TaskFailure&) {
+      throw;
+    } catch (const std::exception& e) {
+      buffer_.Truncate(forwarded);
+      services_.RecordSkipped(
+          context, r.offset,
+          absl::InvalidArgumentError(Cat("processor '", name_, "' threw on the record at topic '",
+                                         context.topic, "' partition ", context.partition,
+                                         " offset ", r.offset, ": ", e.what(),
+                                         " (processing.exception.handler=continue)")));
+    }
+  }
+
   struct Scheduled {
     std::chrono::milliseconds interval;
     bool stream_time;
