@@ -264,26 +264,16 @@ class KStream {
   template <class Supplier>
   auto Process(Supplier supplier, std::vector<std::string> stores = {},
                const Named& named = {}) const {
-    static_assert(std::copy_constructible<Supplier> && std::is_invocable_v<Supplier&>,
-                  "KStream::Process: the supplier must be copyable and callable as "
-                  "std::unique_ptr<P>() where P derives from Processor<K, V, KOut, VOut>");
-    using P = typename std::invoke_result_t<Supplier&>::element_type;
-    using KOut = typename P::KeyOut;
-    using VOut = typename P::ValueOut;
-    static_assert(std::is_base_of_v<Processor<K, V, KOut, VOut>, P>,
-                  "KStream::Process: the processor's input types must be this stream's K and V");
-    internal::GraphNode node;
-    node.name = NameFor("KSTREAM-PROCESSOR-", named);
-    node.parents = {node_};
-    node.stores = stores;
-    node.punctuates = true;
-    node.factory = [supplier, stores, name = node.name](internal::TaskServices& services) mutable {
-      std::unique_ptr<Processor<K, V, KOut, VOut>> processor = supplier();
-      return std::make_unique<internal::ProcessorNode<K, V, KOut, VOut>>(
-          name, std::move(processor), stores, services);
-    };
-    // A processor may change keys at will: a stateful operator after it repartitions.
-    return KStream<KOut, VOut>(graph_, graph_->Add(std::move(node)), true);
+    return AddProcessor<false>(std::move(supplier), std::move(stores), named);
+  }
+
+  // Kafka Streams' processValues: the same, for a Processor<K, V, K, VOut> that forwards
+  // every record under the key it came with, so a stateful operator after it needs no
+  // repartition. Forwarding another key fails the task, naming the processor.
+  template <class Supplier>
+  auto ProcessValues(Supplier supplier, std::vector<std::string> stores = {},
+                     const Named& named = {}) const {
+    return AddProcessor<true>(std::move(supplier), std::move(stores), named);
   }
 
   // Splits the stream into branches by predicate; see BranchedKStream.
@@ -778,6 +768,33 @@ class KStream {
       };
       return KStream<K, VOut>(graph_, graph_->Add(std::move(node)));
     }
+  }
+
+  template <bool kFixedKey, class Supplier>
+  auto AddProcessor(Supplier supplier, std::vector<std::string> stores, const Named& named) const {
+    static_assert(std::copy_constructible<Supplier> && std::is_invocable_v<Supplier&>,
+                  "KStream::Process: the supplier must be copyable and callable as "
+                  "std::unique_ptr<P>() where P derives from Processor<K, V, KOut, VOut>");
+    using P = typename std::invoke_result_t<Supplier&>::element_type;
+    using KOut = typename P::KeyOut;
+    using VOut = typename P::ValueOut;
+    static_assert(std::is_base_of_v<Processor<K, V, KOut, VOut>, P>,
+                  "KStream::Process: the processor's input types must be this stream's K and V");
+    static_assert(!kFixedKey || std::is_same_v<KOut, K>,
+                  "KStream::ProcessValues: the processor's output key type must be K");
+    internal::GraphNode node;
+    node.name = NameFor(kFixedKey ? "KSTREAM-PROCESSVALUES-" : "KSTREAM-PROCESSOR-", named);
+    node.parents = {node_};
+    node.stores = stores;
+    node.punctuates = true;
+    node.factory = [supplier, stores, name = node.name](internal::TaskServices& services) mutable {
+      std::unique_ptr<Processor<K, V, KOut, VOut>> processor = supplier();
+      return std::make_unique<internal::ProcessorNode<K, V, KOut, VOut>>(
+          name, std::move(processor), stores, services, kFixedKey);
+    };
+    // A processor may change keys at will: a stateful operator after it repartitions.
+    return KStream<KOut, VOut>(graph_, graph_->Add(std::move(node)),
+                               kFixedKey ? repartition_required_ : true);
   }
 
   template <class K2, class V2>

@@ -3,6 +3,7 @@
 // cancellation, and the errors a misuse gets.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -252,6 +253,64 @@ TEST(ProcessorApi, AStoreWithoutANameIsRejected) {
   absl::StatusOr<Topology> t = builder.Build();
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find("AddStateStore: the store needs a name"), std::string::npos);
+}
+
+
+// Upper-cases the value; with `rekey`, forwards it under another key.
+class Upper : public Processor<std::string, std::string, std::string, std::string> {
+ public:
+  explicit Upper(bool rekey) : rekey_(rekey) {}
+  void Init(Context& context) override { context_ = &context; }
+  void Process(const InputRecord<std::string, std::string>& r) override {
+    std::string v = r.value;
+    for (char& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    context_->Forward(rekey_ ? v : r.key, v);
+  }
+
+ private:
+  bool rekey_;
+  Context* context_ = nullptr;
+};
+
+TEST(ProcessorApi, ProcessValuesKeepsTheKeySoAnAggregationAfterItNeedsNoRepartition) {
+  StreamsBuilder builder;
+  builder.Stream<std::string, std::string>("in")
+      .ProcessValues([] { return std::make_unique<Upper>(false); })
+      .GroupByKey()
+      .Count()
+      .ToStream()
+      .To("out");
+  absl::StatusOr<Topology> topology = builder.Build();
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  EXPECT_EQ(topology->Describe().find("repartition"), std::string::npos) << topology->Describe();
+  auto driver = MakeDriver(builder, {}, testing::kNoCache);
+  auto in = driver->CreateInputTopic("in", StringSerde(), StringSerde());
+  ASSERT_TRUE(in.PipeInput("a", "x").ok());
+  ASSERT_TRUE(in.PipeInput("a", "y").ok());
+  auto out = driver->CreateOutputTopic("out", StringSerde(), Int64Serde());
+  EXPECT_EQ(out.ReadKeyValuesToList(), (std::vector<SIKV>{{"a", 1}, {"a", 2}}));
+
+  StreamsBuilder with_process;
+  with_process.Stream<std::string, std::string>("in")
+      .Process([] { return std::make_unique<Upper>(false); })
+      .GroupByKey()
+      .Count();
+  absl::StatusOr<Topology> repartitioned = with_process.Build();
+  ASSERT_TRUE(repartitioned.ok()) << repartitioned.status();
+  EXPECT_NE(repartitioned->Describe().find("repartition"), std::string::npos);
+}
+
+TEST(ProcessorApi, ProcessValuesThatChangesTheKeyFailsTheTaskNamingTheProcessor) {
+  StreamsBuilder builder;
+  builder.Stream<std::string, std::string>("in")
+      .ProcessValues([] { return std::make_unique<Upper>(true); }, {}, Named::As("upper"))
+      .To("out");
+  auto driver = MakeDriver(builder, {}, {{"processing.exception.handler", "continue"}});
+  auto in = driver->CreateInputTopic("in", StringSerde(), StringSerde());
+  absl::Status status = in.PipeInput("a", "x");
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("processor 'upper'"), std::string_view::npos) << status;
+  EXPECT_NE(status.message().find("another key"), std::string_view::npos) << status;
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <memory>
+#include <concepts>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "sluice/internal/node.h"
@@ -20,10 +22,11 @@ class ProcessorNode final : public Input<KIn, VIn>, public ProcessorContext<KOut
  public:
   using UserProcessor = Processor<KIn, VIn, KOut, VOut>;
 
+  // `fixed_key`: KStream::ProcessValues; forwarding another key than the record's fails.
   ProcessorNode(std::string name, std::unique_ptr<UserProcessor> processor,
-                std::vector<std::string> stores, TaskServices& services)
+                std::vector<std::string> stores, TaskServices& services, bool fixed_key = false)
       : name_(std::move(name)), processor_(std::move(processor)), stores_(std::move(stores)),
-        services_(services) {
+        services_(services), fixed_key_(fixed_key) {
     flush_context_.partition = flush_context_.task_partition = services.partition();
   }
   ~ProcessorNode() override {
@@ -84,6 +87,13 @@ class ProcessorNode final : public Input<KIn, VIn>, public ProcessorContext<KOut
             current_ != nullptr ? current_->timestamp : punctuation_time_);
   }
   void Forward(KOut key, VOut value, int64_t timestamp) override {
+    if constexpr (std::is_same_v<KOut, KIn> && std::equality_comparable<KOut>) {
+      if (fixed_key_ && current_ != nullptr && !(key == current_->key)) {
+        throw TaskFailure(absl::FailedPreconditionError(
+            Cat("processor '", name_, "' (KStream::ProcessValues) forwarded a record under "
+                "another key than the one it was given; use KStream::Process to change keys")));
+      }
+    }
     Record<KOut, VOut>& r = buffer_.Next();
     r.key = std::move(key);
     r.value = std::move(value);
@@ -158,6 +168,7 @@ class ProcessorNode final : public Input<KIn, VIn>, public ProcessorContext<KOut
   std::unique_ptr<UserProcessor> processor_;
   std::vector<std::string> stores_;
   TaskServices& services_;
+  const bool fixed_key_;
   bool initialized_ = false;
   Output<KOut, VOut> out_;
   RecordBuffer<KOut, VOut> buffer_;
