@@ -8,6 +8,7 @@ packages=(
   librdkafka-dev librocksdb-dev libabsl-dev libtbb-dev nlohmann-json3-dev
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
+  libcpp-httplib-dev
   kcat python3-kafka
 )
 
