@@ -182,6 +182,18 @@ class App::Impl final : public RebalanceListener {
           RD_KAFKA_RESP_ERR_NO_ERROR) {
         lag.end_offset = high;
       }
+      if (lag.position < 0) {
+        // Nothing consumed since the assignment: the App starts at the committed offset,
+        // or (none committed) where auto.offset.reset puts it.
+        auto start = committed_starts_.find({tp.topic, tp.partition});
+        if (start != committed_starts_.end()) {
+          lag.position = start->second;
+        } else if (!reset_to_end_ && low >= 0) {
+          lag.position = low;
+        } else if (reset_to_end_ && high >= 0) {
+          lag.position = high;
+        }
+      }
       if (lag.end_offset >= 0 && lag.position >= 0) lag.lag = std::max<int64_t>(0, lag.end_offset - lag.position);
       m.lag.push_back(std::move(lag));
     }
@@ -193,7 +205,7 @@ class App::Impl final : public RebalanceListener {
     // Each partition's records are parked in a queue of their own until the worker that
     // owns the task has restored its stores and forwards that queue to its own.
     std::map<int, std::map<TaskId, StreamThread::NewTask>> by_thread;
-    PartitionTimes times = CommittedPartitionTimes(partitions);
+    PartitionTimes times = ReadCommitted(partitions);
     for (int i = 0; i < partitions->cnt; ++i) {
       const rd_kafka_topic_partition_t& tp = partitions->elems[i];
       auto sub = topic_subtopology_.find(tp.topic);
@@ -297,6 +309,7 @@ class App::Impl final : public RebalanceListener {
     std::lock_guard<std::mutex> lock(lag_mu_);
     lag_partitions_.clear();
     for (const auto& [tp, a] : assigned_) lag_partitions_.push_back(tp);
+    std::erase_if(committed_starts_, [&](const auto& entry) { return !assigned_.contains(entry.first); });
   }
 
   void RaiseError(const absl::Status& status) {
@@ -620,9 +633,11 @@ class App::Impl final : public RebalanceListener {
     return times;
   }
 
-  // The partition times committed for newly assigned `partitions`. Not fatal if the fetch
-  // fails: the tasks then start without them, as on a first start.
-  PartitionTimes CommittedPartitionTimes(const rd_kafka_topic_partition_list_t* partitions) {
+  // For newly assigned `partitions`: notes their committed offsets (the lag metric's
+  // position until a record arrives) and returns the partition times committed with
+  // them. Not fatal if the fetch fails: the tasks then start without them, as on a first
+  // start.
+  PartitionTimes ReadCommitted(const rd_kafka_topic_partition_list_t* partitions) {
     if (partitions->cnt == 0) return {};
     const std::chrono::milliseconds timeout(config_.default_api_timeout_ms());
     absl::StatusOr<PartitionListPtr> committed = consumer_->Committed(partitions, timeout);
@@ -630,6 +645,13 @@ class App::Impl final : public RebalanceListener {
       Log(LogLevel::kWarn, "tasks start without their committed partition times: ",
           committed.status().message());
       return {};
+    }
+    {
+      std::lock_guard<std::mutex> lock(lag_mu_);
+      for (int i = 0; i < (*committed)->cnt; ++i) {
+        const rd_kafka_topic_partition_t& tp = (*committed)->elems[i];
+        if (tp.offset >= 0) committed_starts_[{tp.topic, tp.partition}] = tp.offset;
+      }
     }
     return PartitionTimesOf(committed->get());
   }
@@ -684,6 +706,7 @@ class App::Impl final : public RebalanceListener {
     {
       std::lock_guard<std::mutex> lock(lag_mu_);
       lag_partitions_.clear();
+      committed_starts_.clear();
       consumer_.reset();
     }
     admin_.reset();
@@ -739,6 +762,8 @@ class App::Impl final : public RebalanceListener {
 
   mutable std::mutex lag_mu_;
   std::vector<std::pair<std::string, int32_t>> lag_partitions_;  // GUARDED_BY(lag_mu_)
+  // The offsets committed for assigned partitions when they were assigned.
+  std::map<std::pair<std::string, int32_t>, int64_t> committed_starts_;  // GUARDED_BY(lag_mu_)
 };
 
 absl::StatusOr<std::unique_ptr<App>> App::Create(const Topology& topology,

@@ -90,6 +90,44 @@ TEST(App, MultiPartitionTopologyOnTwoThreads) {
   EXPECT_EQ(transitions.back(), std::make_pair(AppState::kNotRunning, AppState::kPendingShutdown));
 }
 
+// After a restart with nothing new to read, the lag is still known: the position is the
+// committed offset until a record arrives, so "caught up" can be told apart from "not
+// started yet".
+TEST(App, LagIsKnownAfterARestartThatHasNothingNewToRead) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("in", 2).ok());
+  ASSERT_TRUE(broker->CreateTopic("out", 2).ok());
+  std::vector<std::pair<std::string, std::string>> input;
+  for (int i = 0; i < 300; ++i) input.emplace_back("k" + std::to_string(i % 31), "v");
+  ProduceAll(broker->bootstrap_servers(), "in", input);
+  auto props = TestAppConfig("app-lag-restart");
+  for (int run = 0; run < 2; ++run) {
+    auto app = App::Create(UpperCaseTopology("in", "out"), StreamsConfig::Create(props).value(),
+                           broker.get())
+                   .value();
+    ASSERT_TRUE(app->Start().ok());
+    ASSERT_TRUE(app->AwaitState(AppState::kRunning, std::chrono::seconds(30))) << app->error();
+    bool known = false;
+    AppMetrics metrics;
+    for (int i = 0; i < 200 && !known; ++i) {
+      metrics = app->metrics();
+      int64_t consumed = 0;
+      known = metrics.lag.size() == 2;
+      for (const auto& l : metrics.lag) {
+        known &= l.position >= 0 && l.end_offset >= 0 && l.lag == 0;
+        consumed += l.position;
+      }
+      known &= consumed == static_cast<int64_t>(input.size());
+      if (!known) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(known) << "run " << run;
+    if (run == 1) {
+      EXPECT_EQ(metrics.records_in, 0u);  // nothing new was read
+    }
+    EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
+  }
+}
+
 std::set<std::string> DistinctValues(const std::string& servers, size_t want) {
   std::set<std::string> values;
   for (int attempt = 0; attempt < 10 && values.size() < want; ++attempt) {
