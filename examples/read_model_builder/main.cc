@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <sluice/serde_json.h>
 #include <sluice/sluice.h>
@@ -42,16 +43,18 @@ struct Options {
   std::string application_id = "read-model-builder";
   std::string state_dir;
   int threads = 2;
-  int partitions = 4;  // of the topics the embedded broker creates
+  int partitions = 8;  // of the topics the embedded broker creates
   read_model::Topics topics;
   std::string http_host = "127.0.0.1";
   int http_port = 8080;
   std::optional<int64_t> generate;
   uint64_t seed = 42;
+  int64_t rate = 0;  // generated events per second; 0: as fast as the broker takes them
   std::string processing_guarantee = "at_least_once";
   int64_t commit_interval_ms = 1000;
   bool exit_when_done = false;
   std::map<std::string, std::string> extra;  // --config KEY=VALUE
+  std::string print_topology;                 // --print-topology text|dot
 };
 
 [[noreturn]] void Usage(const std::string& error) {
@@ -65,16 +68,21 @@ struct Options {
                "  --state-dir DIR           where the state stores live (embedded: a fresh\n"
                "                            temporary directory; else $TMPDIR/sluice-<application-id>)\n"
                "  --threads N               stream threads (2)\n"
-               "  --partitions N            partitions of the topics the embedded broker creates (4)\n"
+               "  --partitions N            partitions of the topics the embedded broker creates (8)\n"
                "  --input-topic T           order events (order-events)\n"
                "  --dlq-topic T             dead-letter topic (order-events.dlq)\n"
                "  --http-host H             address to serve HTTP on (127.0.0.1)\n"
                "  --http-port P             HTTP port; 0 picks a free one (8080)\n"
-               "  --generate N              write N generated events first (embedded default: 100000)\n"
+               "  --generate N              write N generated events while it runs (embedded\n"
+               "                            default: 50000)\n"
+               "  --rate R                  generated events per second (embedded default: 10000;\n"
+               "                            0: as fast as possible)\n"
                "  --seed S                  generator seed (42)\n"
-               "  --processing-guarantee G  at_least_once (default) or exactly_once_v2\n"
+               "  --processing-guarantee G  at_least_once (the default; exactly_once_v2 is refused\n"
+               "                            until Sluice has transactions)\n"
                "  --commit-interval-ms MS   how often state is committed and queryable (1000)\n"
                "  --exit-when-done          exit once the input is processed (for scripts)\n"
+               "  --print-topology FORMAT   print the topology (text or dot) and exit\n"
                "  --config KEY=VALUE        any other App setting, e.g. security.protocol=SSL or\n"
                "                            consumer.session.timeout.ms=10000 (repeatable)\n");
   std::exit(error.empty() ? 0 : 2);
@@ -109,9 +117,16 @@ Options ParseArgs(int argc, char** argv) {
     else if (arg == "--http-port") o.http_port = static_cast<int>(number(0, 65535));
     else if (arg == "--generate") o.generate = number(0, 100000000);
     else if (arg == "--seed") o.seed = static_cast<uint64_t>(number(0, INT64_MAX));
+    else if (arg == "--rate") o.rate = number(0, 10000000);
     else if (arg == "--processing-guarantee") o.processing_guarantee = value();
     else if (arg == "--commit-interval-ms") o.commit_interval_ms = number(1, 600000);
     else if (arg == "--exit-when-done") o.exit_when_done = true;
+    else if (arg == "--print-topology") {
+      o.print_topology = value();
+      if (o.print_topology != "text" && o.print_topology != "dot") {
+        Usage("--print-topology takes text or dot, not '" + o.print_topology + "'");
+      }
+    }
     else if (arg == "--config") {
       const std::string kv = value();
       const size_t eq = kv.find('=');
@@ -129,18 +144,26 @@ int Fail(const std::string& what, const absl::Status& s) {
   return 1;
 }
 
-absl::Status WriteEvents(const std::string& servers, const Options& o, int64_t count) {
-  read_model::Generated g = read_model::GenerateOrderEvents(count, o.seed);
-  std::printf("Writing %lld generated events to '%s': %lld orders, %lld duplicates, %lld malformed\n",
-              static_cast<long long>(g.records.size()), o.topics.input.c_str(),
-              static_cast<long long>(g.orders), static_cast<long long>(g.duplicates),
-              static_cast<long long>(g.malformed));
+// Writes `records` to the input topic, `rate` per second (0: unpaced), counting them in
+// `written`, until done or `g_stop`.
+absl::Status WriteEvents(const std::string& servers, const std::string& topic,
+                         const std::vector<read_model::GeneratedRecord>& records, int64_t rate,
+                         std::atomic<int64_t>& written) {
   absl::StatusOr<std::unique_ptr<sluice::TopicWriter>> writer = sluice::TopicWriter::Create(servers);
   if (!writer.ok()) return writer.status();
-  for (const read_model::GeneratedRecord& r : g.records) {
-    if (absl::Status s = (*writer)->Write(o.topics.input, r.key, r.value); !s.ok()) return s;
+  const auto start = std::chrono::steady_clock::now();
+  constexpr int64_t kChunk = 500;
+  for (size_t i = 0; i < records.size() && !g_stop; ++i) {
+    if (absl::Status s = (*writer)->Write(topic, records[i].key, records[i].value); !s.ok()) return s;
+    if ((i + 1) % kChunk == 0 || i + 1 == records.size()) {
+      if (absl::Status s = (*writer)->Flush(60s); !s.ok()) return s;
+      written = static_cast<int64_t>(i + 1);
+      if (rate > 0) {
+        std::this_thread::sleep_until(start + std::chrono::microseconds((i + 1) * 1000000 / rate));
+      }
+    }
   }
-  return (*writer)->Flush(60s);
+  return absl::OkStatus();
 }
 
 // Where the App is: events consumed (the sum of its positions in the input partitions,
@@ -202,6 +225,12 @@ void ShowSample(const sluice::App& app, int port) {
 }
 
 int Run(Options o) {
+  if (!o.print_topology.empty()) {
+    absl::StatusOr<sluice::Topology> topology = read_model::BuildTopology(o.topics);
+    if (!topology.ok()) return Fail("building the topology", topology.status());
+    std::printf("%s", (o.print_topology == "dot" ? topology->ToDot() : topology->Describe()).c_str());
+    return 0;
+  }
   std::unique_ptr<sluice::EmbeddedBroker> broker;
   std::optional<fs::path> temporary_state;
   if (o.bootstrap_servers.empty()) {
@@ -213,10 +242,14 @@ int Run(Options o) {
     }
     if (absl::Status s = broker->CreateTopic(o.topics.dlq, 1); !s.ok()) return Fail("creating " + o.topics.dlq, s);
     o.bootstrap_servers = broker->bootstrap_servers();
-    if (!o.generate) o.generate = 100000;
+    if (!o.generate) {
+      o.generate = 50000;
+      if (o.rate == 0) o.rate = 10000;
+    }
     std::printf("Embedded broker at %s (librdkafka's mock cluster: it keeps at most 100,000\n"
-                "records per partition; use --bootstrap-servers for a real cluster)\n",
+                "records or 5 MiB per partition; use --bootstrap-servers for a real cluster)\n",
                 o.bootstrap_servers.c_str());
+    std::fflush(stdout);
     if (o.state_dir.empty()) {
       temporary_state = fs::temp_directory_path() / ("sluice-read-model-" + std::to_string(getpid()));
       o.state_dir = temporary_state->string();
@@ -224,11 +257,29 @@ int Run(Options o) {
   }
   if (o.state_dir.empty()) o.state_dir = (fs::temp_directory_path() / ("sluice-" + o.application_id)).string();
   int64_t expected = 0;
+  read_model::Generated generated;
   if (o.generate && *o.generate > 0) {
-    if (absl::Status s = WriteEvents(o.bootstrap_servers, o, *o.generate); !s.ok()) {
-      return Fail("writing generated events to '" + o.topics.input + "'", s);
+    generated = read_model::GenerateOrderEvents(*o.generate, o.seed);
+    expected = static_cast<int64_t>(generated.records.size());
+    if (broker) {
+      // The embedded broker silently drops a partition's oldest records past 5 MiB.
+      size_t bytes = 0;
+      for (const read_model::GeneratedRecord& r : generated.records) bytes += r.key.size() + r.value.size() + 70;
+      const double per_partition_mib = static_cast<double>(bytes) / o.partitions / (1 << 20);
+      if (per_partition_mib > 4) {
+        std::fprintf(stderr,
+                     "read-model-builder: --generate %lld is about %.1f MiB per partition of '%s'; the "
+                     "embedded broker keeps 5 MiB per partition (and the read model topics hold more), "
+                     "so use fewer events or more --partitions\n",
+                     static_cast<long long>(*o.generate), per_partition_mib, o.topics.input.c_str());
+        return 2;
+      }
     }
-    expected = *o.generate;
+    std::printf("Generating %lld events for '%s'%s: %lld orders, %lld duplicates, %lld malformed\n",
+                static_cast<long long>(expected), o.topics.input.c_str(),
+                o.rate > 0 ? (" at " + std::to_string(o.rate) + " events/s").c_str() : "",
+                static_cast<long long>(generated.orders), static_cast<long long>(generated.duplicates),
+                static_cast<long long>(generated.malformed));
   }
 
   absl::StatusOr<sluice::Topology> topology = read_model::BuildTopology(o.topics);
@@ -253,6 +304,14 @@ int Run(Options o) {
     return Fail("starting HTTP", http.status());
   }
   const int port = (*http)->port();
+  std::atomic<int64_t> written{0};
+  absl::Status write_status;
+  std::thread writer;
+  if (expected > 0) {
+    writer = std::thread([&] {
+      write_status = WriteEvents(o.bootstrap_servers, o.topics.input, generated.records, o.rate, written);
+    });
+  }
   std::printf("Reading '%s' with %d thread(s); state in %s\nHTTP API at http://%s:%d "
               "(/orders/{id}, /customers/{id}, /orders?status=S, /health, /metrics)\n",
               o.topics.input.c_str(), o.threads, o.state_dir.c_str(), o.http_host.c_str(), port);
@@ -294,9 +353,10 @@ int Run(Options o) {
     const double rate = seconds > 0 ? (p.consumed - rate_window.front().second) / seconds : 0;
     if (tty || now - last_line >= 5s || (done && !shown)) {
       last_line = now;
-      std::printf("%s%-11s events %9lld  %8.0f events/s  lag %7s  dead-lettered %llu%s",
+      const std::string of = expected > 0 ? "/" + std::to_string(expected) : "";
+      std::printf("%s%-11s events %9lld%s  %8.0f events/s  lag %7s  dead-lettered %llu%s",
                   tty ? "\r" : "", std::string(sluice::ToString(state)).c_str(),
-                  static_cast<long long>(p.consumed), rate,
+                  static_cast<long long>(p.consumed), of.c_str(), rate,
                   p.lag_known ? std::to_string(p.lag).c_str() : "?",
                   static_cast<unsigned long long>(m.records_skipped), tty ? "   " : "\n");
       std::fflush(stdout);
@@ -312,6 +372,12 @@ int Run(Options o) {
   }
   if (tty) std::printf("\n");
   std::printf("Stopping...\n");
+  g_stop = true;
+  if (writer.joinable()) writer.join();
+  if (!write_status.ok()) {
+    Fail("writing generated events to '" + o.topics.input + "'", write_status);
+    exit_code = 1;
+  }
   http->reset();
   const bool closed = (*app)->Close(30s);
   const sluice::AppMetrics m = (*app)->metrics();

@@ -52,11 +52,14 @@ absl::StatusOr<sluice::Topology> BuildTopology(const Topics& topics) {
                      },
                      Materialized<StringSerde, JsonSerde<OrderState>>::As(kOrderStore));
 
-  orders.ToStream()
-      .MapValues([](const std::optional<OrderState>& s) { return OrderSummary(*s).dump(); })
+  // Aggregations never delete, so the table's stream carries no nulls.
+  orders.ToStream(sluice::Named::As("order-updates"))
+      .MapValues([](const std::optional<OrderState>& s) { return OrderSummary(*s).dump(); },
+                 sluice::Named::As("order-summary-row"))
       .To(topics.order_summary, sluice::Produced<StringSerde, StringSerde>());
 
-  orders.Filter([](const std::string&, const OrderState& s) { return s.placed.has_value(); })
+  orders.Filter([](const std::string&, const OrderState& s) { return s.placed.has_value(); },
+                sluice::Named::As("placed-orders"))
       .GroupBy(
           [](const std::string&, const OrderState& s) {
             return KeyValue<std::string, OrderContribution>{s.placed->customer_id, *ContributionOf(s)};
@@ -72,10 +75,12 @@ absl::StatusOr<sluice::Topology> BuildTopology(const Topics& topics) {
                    return s;
                  },
                  Materialized<StringSerde, JsonSerde<CustomerState>>::As(kCustomerStore))
-      .ToStream()
-      .MapValues([](const std::string& customer, const std::optional<CustomerState>& s) {
-        return CustomerSummary(customer, *s).dump();
-      })
+      .ToStream(sluice::Named::As("customer-updates"))
+      .MapValues(
+          [](const std::string& customer, const std::optional<CustomerState>& s) {
+            return CustomerSummary(customer, *s).dump();
+          },
+          sluice::Named::As("customer-summary-row"))
       .To(topics.customer_summary, sluice::Produced<StringSerde, StringSerde>());
   return builder.Build();
 }
