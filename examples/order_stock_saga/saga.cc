@@ -1,0 +1,235 @@
+#include "examples/order_stock_saga/saga.h"
+
+#include <utility>
+
+namespace saga {
+
+using nlohmann::json;
+
+namespace {
+
+Message Make(std::string event_id, const char* type, int64_t now, json data) {
+  Message m;
+  m.event_id = std::move(event_id);
+  m.type = type;
+  m.timestamp = now;
+  m.data = std::move(data);
+  return m;
+}
+
+}  // namespace
+
+// ---- Order side
+
+void OrderSaga::Handle(const Message& m, std::vector<Out>* outs) {
+  const int64_t now = m.timestamp;
+  if (!seen.insert(m.event_id).second) {
+    SendState(now, outs);  // a message seen before: send again what the state implies
+    return;
+  }
+  order_id = m.OrderId();
+  const std::string before = status;
+  if (m.type == "OrderPlaced") {
+    if (!status.empty()) return;  // another OrderPlaced for the order: the first one counts
+    for (const json& item : m.data["items"]) items[item["productId"]] += item["quantity"].get<int64_t>();
+    status = "PENDING";
+    SendAll("ReserveItem", now, outs);
+  } else if (m.type == "ItemReserved" || m.type == "ItemRejected") {
+    const std::string product = m.ProductId();
+    if (status != "PENDING" || results.count(product) || !items.count(product)) return;
+    results[product] = m.type == "ItemReserved";
+    if (results.size() == items.size()) Decide(now, outs);
+  } else if (m.type == "PaymentCompleted" || m.type == "PaymentFailed") {
+    if (!payment.empty()) return;  // the first payment outcome counts
+    payment = m.type == "PaymentCompleted" ? "COMPLETED" : "FAILED";
+    if (m.type == "PaymentFailed") payment_reason = m.data["reason"];
+    Settle(now, outs);
+  } else if (m.type == "OrderCancelled") {
+    if (cancelled) return;
+    cancelled = true;
+    cancel_reason = m.data["reason"];
+    Settle(now, outs);
+  }
+  if (status != before) outs->push_back({Dest::kOrderStatus, {}, StatusRow().dump()});
+}
+
+// Every product answered.
+void OrderSaga::Decide(int64_t now, std::vector<Out>* outs) {
+  std::vector<std::string> rejected;
+  for (const auto& [product, ok] : results) {
+    if (!ok) rejected.push_back(product);
+  }
+  if (!rejected.empty()) {
+    status = "REJECTED";
+    reason = "out of stock: ";
+    for (size_t i = 0; i < rejected.size(); ++i) reason += (i ? ", " : "") + rejected[i];
+    Event("StockReservationFailed", now, {{"orderId", order_id}, {"reason", reason}}, outs);
+    SendAll("ReleaseItem", now, outs);  // gives back what the other products reserved
+    return;
+  }
+  status = "RESERVED";
+  Event("StockReserved", now, {{"orderId", order_id}}, outs);
+  Settle(now, outs);
+}
+
+// Once reserved: a cancellation or a failed payment releases, a completed payment confirms.
+void OrderSaga::Settle(int64_t now, std::vector<Out>* outs) {
+  if (status != "RESERVED") return;
+  if (cancelled || payment == "FAILED") {
+    status = "RELEASED";
+    reason = cancelled ? "cancelled: " + cancel_reason : "payment failed: " + payment_reason;
+    SendAll("ReleaseItem", now, outs);
+    Event("StockReleased", now, {{"orderId", order_id}, {"reason", reason}}, outs);
+  } else if (payment == "COMPLETED") {
+    status = "CONFIRMED";
+    SendAll("ConfirmItem", now, outs);
+    Event("OrderConfirmed", now, {{"orderId", order_id}}, outs);
+  }
+}
+
+void OrderSaga::SendAll(const char* command, int64_t now, std::vector<Out>* outs) const {
+  for (const auto& [product, quantity] : items) {
+    // Deterministic ids: a command sent again is recognizably the same command.
+    outs->push_back({Dest::kProducts,
+                     Make(order_id + ":" + command + ":" + product, command, now,
+                          {{"orderId", order_id}, {"productId", product}, {"quantity", quantity}}),
+                     {}});
+  }
+}
+
+void OrderSaga::Event(const char* type, int64_t now, json data, std::vector<Out>* outs) const {
+  outs->push_back({Dest::kStockEvents, Make(order_id + ":" + type, type, now, std::move(data)), {}});
+}
+
+void OrderSaga::SendState(int64_t now, std::vector<Out>* outs) const {
+  if (status.empty()) return;
+  if (status == "PENDING") {
+    for (const auto& [product, quantity] : items) {
+      if (results.count(product)) continue;
+      outs->push_back({Dest::kProducts,
+                       Make(order_id + ":ReserveItem:" + product, "ReserveItem", now,
+                            {{"orderId", order_id}, {"productId", product}, {"quantity", quantity}}),
+                       {}});
+    }
+  } else if (status == "RESERVED") {
+    Event("StockReserved", now, {{"orderId", order_id}}, outs);
+  } else if (status == "REJECTED") {
+    Event("StockReservationFailed", now, {{"orderId", order_id}, {"reason", reason}}, outs);
+    SendAll("ReleaseItem", now, outs);
+  } else if (status == "CONFIRMED") {
+    SendAll("ConfirmItem", now, outs);
+    Event("OrderConfirmed", now, {{"orderId", order_id}}, outs);
+  } else if (status == "RELEASED") {
+    SendAll("ReleaseItem", now, outs);
+    Event("StockReleased", now, {{"orderId", order_id}, {"reason", reason}}, outs);
+  }
+  outs->push_back({Dest::kOrderStatus, {}, StatusRow().dump()});
+}
+
+json OrderSaga::StatusRow() const {
+  return {{"orderId", order_id}, {"status", status}, {"reason", reason.empty() ? json(nullptr) : json(reason)}};
+}
+
+void to_json(json& j, const OrderSaga& s) {
+  j = {{"orderId", s.order_id}, {"status", s.status}, {"items", s.items}, {"results", s.results},
+       {"payment", s.payment}, {"paymentReason", s.payment_reason}, {"cancelled", s.cancelled},
+       {"cancelReason", s.cancel_reason}, {"reason", s.reason}, {"seen", s.seen}};
+}
+void from_json(const json& j, OrderSaga& s) {
+  j.at("orderId").get_to(s.order_id);
+  j.at("status").get_to(s.status);
+  j.at("items").get_to(s.items);
+  j.at("results").get_to(s.results);
+  j.at("payment").get_to(s.payment);
+  j.at("paymentReason").get_to(s.payment_reason);
+  j.at("cancelled").get_to(s.cancelled);
+  j.at("cancelReason").get_to(s.cancel_reason);
+  j.at("reason").get_to(s.reason);
+  j.at("seen").get_to(s.seen);
+}
+
+// ---- Product side
+
+void Product::Handle(const Message& m, std::vector<Out>* outs) {
+  const int64_t now = m.timestamp;
+  product_id = m.ProductId();
+  bool changed = false;
+  if (m.type == "StockAdded") {
+    if (!stock_added.insert(m.event_id).second) return;
+    const int64_t q = m.data["quantity"];
+    available += q;
+    added += q;
+    changed = true;
+  } else {
+    const std::string order = m.OrderId();
+    const int64_t q = m.data["quantity"];
+    auto it = reservations.find(order);
+    if (m.type == "ReserveItem") {
+      if (it != reservations.end()) {
+        Result(order, it->second, now, outs);  // asked again: answer again
+        return;
+      }
+      Reservation r{q, available >= q ? "RESERVED" : "REJECTED"};
+      if (r.state == "RESERVED") {
+        available -= q;
+        reserved += q;
+        changed = true;
+      }
+      Result(order, reservations.emplace(order, r).first->second, now, outs);
+    } else if (m.type == "ReleaseItem") {
+      if (it == reservations.end()) {
+        reservations.emplace(order, Reservation{q, "RELEASED"});  // a later ReserveItem is refused
+      } else if (it->second.state == "RESERVED") {
+        available += it->second.quantity;
+        reserved -= it->second.quantity;
+        it->second.state = "RELEASED";
+        changed = true;
+      }
+    } else if (m.type == "ConfirmItem") {
+      if (it != reservations.end() && it->second.state == "RESERVED") {
+        reserved -= it->second.quantity;
+        confirmed += it->second.quantity;
+        it->second.state = "CONFIRMED";
+        changed = true;
+      }
+    }
+  }
+  if (changed) outs->push_back({Dest::kInventory, {}, InventoryRow().dump()});
+}
+
+void Product::Result(const std::string& order, const Reservation& r, int64_t now,
+                     std::vector<Out>* outs) const {
+  if (r.state == "RELEASED") return;  // settled; the order side no longer waits for it
+  const char* type = r.state == "REJECTED" ? "ItemRejected" : "ItemReserved";
+  outs->push_back({Dest::kOrders,
+                   Make(order + ":" + type + ":" + product_id, type, now,
+                        {{"orderId", order}, {"productId", product_id}, {"quantity", r.quantity}}),
+                   {}});
+}
+
+json Product::InventoryRow() const {
+  return {{"productId", product_id}, {"available", available}, {"reserved", reserved},
+          {"added", added}, {"confirmed", confirmed}};
+}
+
+void to_json(json& j, const Product& p) {
+  json reservations = json::object();
+  for (const auto& [order, r] : p.reservations) reservations[order] = {r.quantity, r.state};
+  j = {{"productId", p.product_id}, {"available", p.available}, {"reserved", p.reserved},
+       {"added", p.added}, {"confirmed", p.confirmed}, {"stockAdded", p.stock_added},
+       {"reservations", reservations}};
+}
+void from_json(const json& j, Product& p) {
+  j.at("productId").get_to(p.product_id);
+  j.at("available").get_to(p.available);
+  j.at("reserved").get_to(p.reserved);
+  j.at("added").get_to(p.added);
+  j.at("confirmed").get_to(p.confirmed);
+  j.at("stockAdded").get_to(p.stock_added);
+  p.reservations.clear();
+  for (const auto& [order, r] : j.at("reservations").items()) {
+    p.reservations[order] = Reservation{r.at(0).get<int64_t>(), r.at(1).get<std::string>()};
+  }
+}
+
+}  // namespace saga
