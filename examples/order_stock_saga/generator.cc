@@ -34,14 +34,19 @@ SagaInput GenerateSagaInput(int64_t orders, int64_t products, uint64_t seed) {
   auto below = [&](int64_t n) { return static_cast<int64_t>(rng() % static_cast<uint64_t>(n)); };
   SagaInput in;
   int64_t t = kBaseTime;
-  // Stock: each product gets a first delivery; a third of them are scarce.
+  // Stock: each product gets a first delivery.
   int64_t deliveries = 0;
   auto deliver = [&](int64_t product, int64_t quantity) {
     const std::string p = Id("product", product, 3);
     in.inventory.push_back({p, Envelope(Id("stock", ++deliveries, 6), "StockAdded", 1, t,
                                         {{"productId", p}, {"quantity", quantity}})});
   };
-  for (int64_t p = 0; p < products; ++p) deliver(p, p % 3 == 0 ? 1 + below(5) : 20 + below(60));
+  // About 5 units are ordered per order; most products get 40-100% of their share at
+  // first, one in eight is scarce.
+  const int64_t share = std::max<int64_t>(10, 5 * orders / products);
+  for (int64_t p = 0; p < products; ++p) {
+    deliver(p, p % 8 == 0 ? 1 + below(5) : share * 4 / 10 + below(share * 6 / 10 + 1));
+  }
   for (int64_t o = 0; o < orders; ++o) {
     t += 100 + below(400);
     const std::string order = Id("order", o, 6);

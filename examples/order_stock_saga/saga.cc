@@ -150,7 +150,8 @@ void from_json(const json& j, OrderSaga& s) {
 
 // ---- Product side
 
-void Product::Handle(const Message& m, std::vector<Out>* outs) {
+void Product::Handle(const Message& m, std::optional<Reservation>* reservation,
+                     std::vector<Out>* outs) {
   const int64_t now = m.timestamp;
   product_id = m.ProductId();
   bool changed = false;
@@ -163,33 +164,31 @@ void Product::Handle(const Message& m, std::vector<Out>* outs) {
   } else {
     const std::string order = m.OrderId();
     const int64_t q = m.data["quantity"];
-    auto it = reservations.find(order);
+    std::optional<Reservation>& r = *reservation;
     if (m.type == "ReserveItem") {
-      if (it != reservations.end()) {
-        Result(order, it->second, now, outs);  // asked again: answer again
-        return;
+      if (!r) {
+        r = Reservation{q, available >= q ? "RESERVED" : "REJECTED"};
+        if (r->state == "RESERVED") {
+          available -= q;
+          reserved += q;
+          changed = true;
+        }
       }
-      Reservation r{q, available >= q ? "RESERVED" : "REJECTED"};
-      if (r.state == "RESERVED") {
-        available -= q;
-        reserved += q;
-        changed = true;
-      }
-      Result(order, reservations.emplace(order, r).first->second, now, outs);
+      Result(order, *r, now, outs);  // asked again: answered again
     } else if (m.type == "ReleaseItem") {
-      if (it == reservations.end()) {
-        reservations.emplace(order, Reservation{q, "RELEASED"});  // a later ReserveItem is refused
-      } else if (it->second.state == "RESERVED") {
-        available += it->second.quantity;
-        reserved -= it->second.quantity;
-        it->second.state = "RELEASED";
+      if (!r) {
+        r = Reservation{q, "RELEASED"};  // a later ReserveItem is refused
+      } else if (r->state == "RESERVED") {
+        available += r->quantity;
+        reserved -= r->quantity;
+        r->state = "RELEASED";
         changed = true;
       }
     } else if (m.type == "ConfirmItem") {
-      if (it != reservations.end() && it->second.state == "RESERVED") {
-        reserved -= it->second.quantity;
-        confirmed += it->second.quantity;
-        it->second.state = "CONFIRMED";
+      if (r && r->state == "RESERVED") {
+        reserved -= r->quantity;
+        confirmed += r->quantity;
+        r->state = "CONFIRMED";
         changed = true;
       }
     }
@@ -212,12 +211,15 @@ json Product::InventoryRow() const {
           {"added", added}, {"confirmed", confirmed}};
 }
 
+void to_json(json& j, const Reservation& r) { j = {r.quantity, r.state}; }
+void from_json(const json& j, Reservation& r) {
+  r.quantity = j.at(0).get<int64_t>();
+  r.state = j.at(1).get<std::string>();
+}
+
 void to_json(json& j, const Product& p) {
-  json reservations = json::object();
-  for (const auto& [order, r] : p.reservations) reservations[order] = {r.quantity, r.state};
   j = {{"productId", p.product_id}, {"available", p.available}, {"reserved", p.reserved},
-       {"added", p.added}, {"confirmed", p.confirmed}, {"stockAdded", p.stock_added},
-       {"reservations", reservations}};
+       {"added", p.added}, {"confirmed", p.confirmed}, {"stockAdded", p.stock_added}};
 }
 void from_json(const json& j, Product& p) {
   j.at("productId").get_to(p.product_id);
@@ -226,10 +228,6 @@ void from_json(const json& j, Product& p) {
   j.at("added").get_to(p.added);
   j.at("confirmed").get_to(p.confirmed);
   j.at("stockAdded").get_to(p.stock_added);
-  p.reservations.clear();
-  for (const auto& [order, r] : j.at("reservations").items()) {
-    p.reservations[order] = Reservation{r.at(0).get<int64_t>(), r.at(1).get<std::string>()};
-  }
 }
 
 }  // namespace saga

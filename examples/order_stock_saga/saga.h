@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -72,10 +73,14 @@ struct OrderSaga {
 void to_json(nlohmann::json& j, const OrderSaga& s);
 void from_json(const nlohmann::json& j, OrderSaga& s);
 
+// One order's reservation of one product (stored under its own key, so a product's
+// state does not grow with its orders).
 struct Reservation {
   int64_t quantity = 0;
   std::string state;  // RESERVED, REJECTED, RELEASED or CONFIRMED
 };
+void to_json(nlohmann::json& j, const Reservation& r);
+void from_json(const nlohmann::json& j, Reservation& r);
 
 struct Product {
   std::string product_id;
@@ -83,11 +88,12 @@ struct Product {
   int64_t reserved = 0;
   int64_t added = 0;
   int64_t confirmed = 0;
-  std::set<std::string> stock_added;                // StockAdded eventIds applied
-  std::map<std::string, Reservation> reservations;  // by orderId
+  std::set<std::string> stock_added;  // StockAdded eventIds applied
 
-  // Handles a message of the product log (key productId).
-  void Handle(const Message& m, std::vector<Out>* outs);
+  // Handles a message of the product log (key productId). For an item command,
+  // `reservation` is the order's reservation of this product (nullopt: none yet); the
+  // caller stores what it becomes.
+  void Handle(const Message& m, std::optional<Reservation>* reservation, std::vector<Out>* outs);
   nlohmann::json InventoryRow() const;
 
  private:

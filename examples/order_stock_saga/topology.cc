@@ -46,32 +46,64 @@ class CheckInput : public sluice::Processor<std::string, Message, std::string, M
   Context* context_ = nullptr;
 };
 
-// Runs a state machine (OrderSaga or Product) per key over its store.
-template <class State>
-class Machine : public sluice::Processor<std::string, Message, std::string, Out> {
+// Forwards what a state machine wants sent, each under its key.
+void ForwardAll(sluice::ProcessorContext<std::string, Out>& context, const std::string& key,
+                std::vector<Out>* outs) {
+  for (Out& out : *outs) {
+    std::string to = out.dest == Dest::kProducts ? out.message.ProductId()
+                     : out.dest == Dest::kOrders ? out.message.OrderId()
+                                                 : key;
+    context.Forward(std::move(to), std::move(out));
+  }
+  outs->clear();
+}
+
+// The order side: an OrderSaga per orderId.
+class OrderSide : public sluice::Processor<std::string, Message, std::string, Out> {
  public:
-  explicit Machine(std::string store) : store_name_(std::move(store)) {}
   void Init(Context& context) override {
     context_ = &context;
-    store_.emplace(context.GetStateStore<StringSerde, sluice::JsonSerde<State>>(store_name_));
+    orders_.emplace(context.GetStateStore<StringSerde, sluice::JsonSerde<OrderSaga>>(kOrderStore));
   }
   void Process(const sluice::InputRecord<std::string, Message>& r) override {
-    State state = store_->Get(r.key).value_or(State{});
-    outs_.clear();
-    state.Handle(r.value, &outs_);
-    store_->Put(r.key, state);
-    for (Out& out : outs_) {
-      std::string key = out.dest == Dest::kProducts ? out.message.ProductId()
-                        : out.dest == Dest::kOrders ? out.message.OrderId()
-                                                    : r.key;
-      context_->Forward(std::move(key), std::move(out));
-    }
+    OrderSaga order = orders_->Get(r.key).value_or(OrderSaga{});
+    order.Handle(r.value, &outs_);
+    orders_->Put(r.key, order);
+    ForwardAll(*context_, r.key, &outs_);
   }
 
  private:
-  std::string store_name_;
   Context* context_ = nullptr;
-  std::optional<sluice::KeyValueStore<StringSerde, sluice::JsonSerde<State>>> store_;
+  std::optional<sluice::KeyValueStore<StringSerde, sluice::JsonSerde<OrderSaga>>> orders_;
+  std::vector<Out> outs_;
+};
+
+// The product side: a Product per productId, and each order's reservation of it under
+// "<productId>/<orderId>".
+class ProductSide : public sluice::Processor<std::string, Message, std::string, Out> {
+ public:
+  void Init(Context& context) override {
+    context_ = &context;
+    products_.emplace(context.GetStateStore<StringSerde, sluice::JsonSerde<Product>>(kProductStore));
+    reservations_.emplace(
+        context.GetStateStore<StringSerde, sluice::JsonSerde<Reservation>>(kReservationStore));
+  }
+  void Process(const sluice::InputRecord<std::string, Message>& r) override {
+    Product product = products_->Get(r.key).value_or(Product{});
+    const bool command = r.value.type != "StockAdded";
+    const std::string reservation_key = command ? r.key + "/" + r.value.OrderId() : "";
+    std::optional<Reservation> reservation;
+    if (command) reservation = reservations_->Get(reservation_key);
+    product.Handle(r.value, &reservation, &outs_);
+    products_->Put(r.key, product);
+    if (reservation) reservations_->Put(reservation_key, *reservation);
+    ForwardAll(*context_, r.key, &outs_);
+  }
+
+ private:
+  Context* context_ = nullptr;
+  std::optional<sluice::KeyValueStore<StringSerde, sluice::JsonSerde<Product>>> products_;
+  std::optional<sluice::KeyValueStore<StringSerde, sluice::JsonSerde<Reservation>>> reservations_;
   std::vector<Out> outs_;
 };
 
@@ -107,6 +139,7 @@ absl::StatusOr<sluice::Topology> BuildTopology(const Topics& topics) {
   sluice::StreamsBuilder builder;
   builder.AddStateStore(Materialized<StringSerde, sluice::JsonSerde<OrderSaga>>::As(kOrderStore));
   builder.AddStateStore(Materialized<StringSerde, sluice::JsonSerde<Product>>::As(kProductStore));
+  builder.AddStateStore(Materialized<StringSerde, sluice::JsonSerde<Reservation>>::As(kReservationStore));
   const sluice::Repartitioned<StringSerde, MessageSerde> order_log =
       sluice::Repartitioned<StringSerde, MessageSerde>::As("order-log");
   const sluice::Repartitioned<StringSerde, MessageSerde> product_log =
@@ -118,8 +151,7 @@ absl::StatusOr<sluice::Topology> BuildTopology(const Topics& topics) {
           .Merge(Checked(builder, topics.payments, {"PaymentCompleted", "PaymentFailed"}, false))
           .Merge(builder.Stream(topics.item_results, AsMessages()))
           .Repartition(order_log)
-          .Process([] { return std::make_unique<Machine<OrderSaga>>(kOrderStore); }, {kOrderStore},
-                   Named::As("order-saga"));
+          .Process([] { return std::make_unique<OrderSide>(); }, {kOrderStore}, Named::As("order-saga"));
   ToText(Messages(order_outs, Dest::kStockEvents, "stock-events-out"), topics.stock_events);
   Rows(order_outs, Dest::kOrderStatus, "order-status-out").To(topics.order_status, AsText());
 
@@ -128,7 +160,7 @@ absl::StatusOr<sluice::Topology> BuildTopology(const Topics& topics) {
       Messages(order_outs, Dest::kProducts, "item-commands")
           .Merge(Checked(builder, topics.inventory_events, {"StockAdded"}, true))
           .Repartition(product_log)
-          .Process([] { return std::make_unique<Machine<Product>>(kProductStore); }, {kProductStore},
+          .Process([] { return std::make_unique<ProductSide>(); }, {kProductStore, kReservationStore},
                    Named::As("products"));
   ToText(Messages(product_outs, Dest::kOrders, "item-results-out"), topics.item_results);
   Rows(product_outs, Dest::kInventory, "inventory-out").To(topics.inventory, AsText());

@@ -4,7 +4,8 @@
 //       --> repartition "order-log" (by orderId) --> order saga [order-saga store]
 //             --> stock-events, order-status
 //             --> item commands + inventory-events (checked)
-//                   --> repartition "product-log" (by productId) --> products [inventory-store]
+//                   --> repartition "product-log" (by productId)
+//                         --> products [inventory-store, reservations]
 //                         --> inventory, saga-item-results (back to the order side)
 //
 // Each side reads one log, so after a crash it replays the same messages in the same
@@ -33,6 +34,7 @@ struct Topics {
 
 inline constexpr char kOrderStore[] = "order-saga";
 inline constexpr char kProductStore[] = "inventory-store";
+inline constexpr char kReservationStore[] = "reservations";  // "<productId>/<orderId>"
 
 absl::StatusOr<sluice::Topology> BuildTopology(const Topics& topics);
 

@@ -121,14 +121,18 @@ TEST(Saga, AnOrderSentAgainIsAnsweredAgainWithTheSameIds) {
                                R"("data":{"productId":"p","quantity":3}})")
                       .value();
   outs.clear();
-  product.Handle(stock, &outs);
-  product.Handle(stock, &outs);
+  std::optional<Reservation> none;
+  product.Handle(stock, &none, &outs);
+  product.Handle(stock, &none, &outs);
   EXPECT_EQ(product.available, 3);
   outs.clear();
   const Message reserve{"o:ReserveItem:p", "ReserveItem", 1, 5,
                         {{"orderId", "o"}, {"productId", "p"}, {"quantity", 2}}};
-  product.Handle(reserve, &outs);
-  product.Handle(reserve, &outs);
+  std::optional<Reservation> reservation;
+  product.Handle(reserve, &reservation, &outs);
+  product.Handle(reserve, &reservation, &outs);
+  ASSERT_TRUE(reservation.has_value());
+  EXPECT_EQ(reservation->state, "RESERVED");
   EXPECT_EQ(product.available, 1);
   EXPECT_EQ(product.reserved, 2);
   int answers = 0;
