@@ -245,12 +245,10 @@ absl::Status StreamThread::ProcessRun(Task* task, const char* topic, int32_t par
 absl::Status StreamThread::DrainGroups() {
   const int64_t now = WallClockMs();
   for (auto& [task, group] : groups_) {
-    if (group->empty()) continue;
-    PartitionGroup::FlowChange flow = group->Flow();
-    SetPaused(*group, flow.pause, true);
-    SetPaused(*group, flow.resume, false);
     auto lag = [&, group = group](size_t i) { return LagOf(group->topics()[i], group->partition()); };
-    while (std::optional<PartitionGroup::Run> run = group->Next(now, lag)) {
+    while (!group->empty()) {
+      std::optional<PartitionGroup::Run> run = group->Next(now, lag);
+      if (!run) break;
       taken_.clear();
       group->Take(*run, &taken_);
       absl::Status status = ProcessRun(task, group->topics()[run->index].c_str(), group->partition(),
@@ -259,6 +257,11 @@ absl::Status StreamThread::DrainGroups() {
       taken_.clear();
       if (!status.ok()) return status;
     }
+    // After the draining, even to empty: a partition paused for holding too much must be
+    // resumed once worked down, or the task waits for it forever.
+    PartitionGroup::FlowChange flow = group->Flow();
+    SetPaused(*group, flow.pause, true);
+    SetPaused(*group, flow.resume, false);
   }
   return absl::OkStatus();
 }

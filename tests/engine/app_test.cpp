@@ -128,6 +128,29 @@ TEST(App, LagIsKnownAfterARestartThatHasNothingNewToRead) {
   }
 }
 
+// A task with two inputs holds records while it waits for the other partition; one that
+// holds too many is paused, and must be resumed once drained, even when the task drains
+// it to empty (it once stayed paused, and the task waited for it forever).
+TEST(App, APartitionPausedForHoldingTooManyIsResumedOnceDrained) {
+  auto broker = EmbeddedBroker::Start().value();
+  ASSERT_TRUE(broker->CreateTopic("a", 1).ok());
+  ASSERT_TRUE(broker->CreateTopic("b", 1).ok());
+  ASSERT_TRUE(broker->CreateTopic("out", 1).ok());
+  std::vector<std::pair<std::string, std::string>> input;
+  for (int i = 0; i < 3000; ++i) input.emplace_back("k" + std::to_string(i % 13), "v" + std::to_string(i));
+  ProduceAll(broker->bootstrap_servers(), "a", input);
+  StreamsBuilder builder;
+  builder.Stream<std::string, std::string>("a").Merge(builder.Stream<std::string, std::string>("b")).To("out");
+  auto props = TestAppConfig("app-pause-resume");
+  props["buffered.records.per.partition"] = "10";
+  props["max.poll.records"] = "50";
+  auto app = App::Create(builder.Build().value(), StreamsConfig::Create(props).value(), broker.get()).value();
+  ASSERT_TRUE(app->Start().ok());
+  auto out = ReadTopic(broker->bootstrap_servers(), "out", 1, input.size(), std::chrono::seconds(60));
+  EXPECT_EQ(out.size(), input.size());
+  EXPECT_TRUE(app->Close(std::chrono::seconds(30)));
+}
+
 std::set<std::string> DistinctValues(const std::string& servers, size_t want) {
   std::set<std::string> values;
   for (int attempt = 0; attempt < 10 && values.size() < want; ++attempt) {
