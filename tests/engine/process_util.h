@@ -91,6 +91,18 @@ inline std::string WaitForFile(const std::string& path, std::chrono::millisecond
   return "";
 }
 
+// The tails of the *.log files in `dir`, for a failing test's output.
+inline std::string LogTails(const std::string& dir, size_t bytes = 3000) {
+  std::string out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".log") continue;
+    std::string log = ReadFile(entry.path().string());
+    if (log.size() > bytes) log = "..." + log.substr(log.size() - bytes);
+    out += "---- " + entry.path().filename().string() + "\n" + log + "\n";
+  }
+  return out;
+}
+
 inline std::string TempDir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() /
              (name + "-" + std::to_string(::getpid()));

@@ -24,6 +24,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using sluice::testing::ChildProcess;
+using sluice::testing::LogTails;
 using sluice::testing::ReadFile;
 using sluice::testing::TempDir;
 using sluice::testing::WaitForFile;
@@ -31,17 +32,6 @@ using sluice::testing::WaitForFile;
 constexpr char kAppId[] = "rmb-crash";
 constexpr int kPartitions = 4;
 constexpr int kEvents = 24000;
-
-std::string Logs(const std::string& dir) {
-  std::string out;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().extension() != ".log") continue;
-    std::string log = ReadFile(entry.path().string());
-    if (log.size() > 4000) log = "..." + log.substr(log.size() - 4000);
-    out += "---- " + entry.path().filename().string() + "\n" + log + "\n";
-  }
-  return out;
-}
 
 TEST(ReadModelCrash, KilledThreeTimesInTheMiddleOfTheInputTheReadModelsEndExact) {
   const std::string dir = TempDir("read-model-crash");
@@ -55,7 +45,7 @@ TEST(ReadModelCrash, KilledThreeTimesInTheMiddleOfTheInputTheReadModelsEndExact)
   broker_args.insert(broker_args.end(), {"--topic", "order-events.dlq:1"});
   ChildProcess broker(broker_args, dir + "/broker.log");
   const std::string servers = WaitForFile(dir + "/bootstrap", 30s);
-  ASSERT_FALSE(servers.empty()) << Logs(dir);
+  ASSERT_FALSE(servers.empty()) << LogTails(dir);
 
   Generated g = GenerateOrderEvents(kEvents, 2026);
   reference::Expected want = reference::Compute(g.records);
@@ -92,7 +82,7 @@ TEST(ReadModelCrash, KilledThreeTimesInTheMiddleOfTheInputTheReadModelsEndExact)
     while (ReadFile(log).find("RUNNING ") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(50ms);
     }
-    ASSERT_NE(ReadFile(log).find("RUNNING "), std::string::npos) << Logs(dir);
+    ASSERT_NE(ReadFile(log).find("RUNNING "), std::string::npos) << LogTails(dir);
     std::this_thread::sleep_for(after_running);
     EXPECT_EQ(p->Kill(SIGKILL), -SIGKILL);
   };
@@ -103,7 +93,7 @@ TEST(ReadModelCrash, KilledThreeTimesInTheMiddleOfTheInputTheReadModelsEndExact)
   writer.join();
 
   auto last = start({"--exit-when-done"});
-  EXPECT_EQ(last->Wait(180s), 0) << Logs(dir);
+  EXPECT_EQ(last->Wait(180s), 0) << LogTails(dir);
 
   auto orders = reference::LastPerKey(testing::ReadToEnd(servers, "order-summary", kPartitions));
   auto customers = reference::LastPerKey(testing::ReadToEnd(servers, "customer-summary", kPartitions));
@@ -124,7 +114,7 @@ TEST(ReadModelCrash, KilledThreeTimesInTheMiddleOfTheInputTheReadModelsEndExact)
   }
   EXPECT_EQ(static_cast<int64_t>(dead.size()), g.malformed);
   if (HasFailure()) {
-    std::printf("%s\n", Logs(dir).c_str());
+    std::printf("%s\n", LogTails(dir).c_str());
   } else {
     std::filesystem::remove_all(dir);
   }

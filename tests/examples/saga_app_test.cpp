@@ -69,16 +69,7 @@ TEST(SagaApp, InvariantsHoldOverWhatItWroteToKafka) {
   ASSERT_TRUE(WaitQuiet(**app, 120s)) << "the saga did not settle";
   EXPECT_TRUE((*app)->Close(30s));
 
-  testing::Observed seen;
-  for (const auto& r : read_model::testing::ReadToEnd(servers, topics.inventory, kPartitions)) {
-    seen.inventory[*r.key] = json::parse(*r.value);
-  }
-  for (const auto& r : read_model::testing::ReadToEnd(servers, topics.order_status, kPartitions)) {
-    seen.order_status[*r.key] = json::parse(*r.value);
-  }
-  for (const auto& r : read_model::testing::ReadToEnd(servers, topics.stock_events, kPartitions)) {
-    seen.stock_events.emplace_back(*r.key, json::parse(*r.value));
-  }
+  testing::Observed seen = testing::ReadObserved(servers, topics, kPartitions);
   testing::ExpectInvariants(in, seen);
   auto dlq = read_model::testing::ReadToEnd(servers, topics.dlq, 1);
   EXPECT_EQ(static_cast<int64_t>(dlq.size()), in.malformed);

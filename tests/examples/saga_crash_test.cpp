@@ -25,22 +25,12 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 using sluice::testing::ChildProcess;
+using sluice::testing::LogTails;
 using sluice::testing::ReadFile;
 using sluice::testing::TempDir;
 using sluice::testing::WaitForFile;
 
 constexpr int kPartitions = 4;
-
-std::string Logs(const std::string& dir) {
-  std::string out;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().extension() != ".log") continue;
-    std::string log = ReadFile(entry.path().string());
-    if (log.size() > 3000) log = "..." + log.substr(log.size() - 3000);
-    out += "---- " + entry.path().filename().string() + "\n" + log + "\n";
-  }
-  return out;
-}
 
 TEST(SagaCrash, KilledThreeTimesWhileOrdersArriveTheInvariantsHold) {
   const std::string dir = TempDir("saga-crash");
@@ -56,7 +46,7 @@ TEST(SagaCrash, KilledThreeTimesWhileOrdersArriveTheInvariantsHold) {
   broker_args.insert(broker_args.end(), {"--topic", topics.dlq + ":1"});
   ChildProcess broker(broker_args, dir + "/broker.log");
   const std::string servers = WaitForFile(dir + "/bootstrap", 30s);
-  ASSERT_FALSE(servers.empty()) << Logs(dir);
+  ASSERT_FALSE(servers.empty()) << LogTails(dir);
 
   SagaInput in = GenerateSagaInput(2500, 30, 77);
   // Stock first, then orders and payments over ~10 s while the saga is killed and restarted.
@@ -95,7 +85,7 @@ TEST(SagaCrash, KilledThreeTimesWhileOrdersArriveTheInvariantsHold) {
     while (ReadFile(log).find("assigned ") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(50ms);
     }
-    ASSERT_NE(ReadFile(log).find("assigned "), std::string::npos) << Logs(dir);
+    ASSERT_NE(ReadFile(log).find("assigned "), std::string::npos) << LogTails(dir);
     std::this_thread::sleep_for(after_assignment);
     EXPECT_EQ(p->Kill(SIGKILL), -SIGKILL);
   };
@@ -105,21 +95,12 @@ TEST(SagaCrash, KilledThreeTimesWhileOrdersArriveTheInvariantsHold) {
   run_then_kill(2500ms);
   writer.join();
   auto last = start({"--exit-when-done"});
-  EXPECT_EQ(last->Wait(180s), 0) << Logs(dir);
+  EXPECT_EQ(last->Wait(180s), 0) << LogTails(dir);
 
-  testing::Observed seen;
-  for (const auto& r : read_model::testing::ReadToEnd(servers, topics.inventory, kPartitions)) {
-    seen.inventory[*r.key] = json::parse(*r.value);
-  }
-  for (const auto& r : read_model::testing::ReadToEnd(servers, topics.order_status, kPartitions)) {
-    seen.order_status[*r.key] = json::parse(*r.value);
-  }
-  for (const auto& r : read_model::testing::ReadToEnd(servers, topics.stock_events, kPartitions)) {
-    seen.stock_events.emplace_back(*r.key, json::parse(*r.value));
-  }
+  testing::Observed seen = testing::ReadObserved(servers, topics, kPartitions);
   testing::ExpectInvariants(in, seen);
   if (HasFailure()) {
-    std::printf("%s\n", Logs(dir).c_str());
+    std::printf("%s\n", LogTails(dir).c_str());
   } else {
     std::filesystem::remove_all(dir);
   }

@@ -19,6 +19,8 @@
 #include <nlohmann/json.hpp>
 
 #include "examples/order_stock_saga/generator.h"
+#include "examples/order_stock_saga/topology.h"
+#include "tests/examples/kafka_topics.h"
 
 namespace saga::testing {
 
@@ -29,6 +31,21 @@ struct Observed {
   std::map<std::string, json> order_status;  // orderId -> last status row
   std::vector<std::pair<std::string, json>> stock_events;  // (key, message)
 };
+
+// What the saga wrote to Kafka (topics of `partitions` partitions).
+inline Observed ReadObserved(const std::string& servers, const Topics& topics, int partitions) {
+  Observed seen;
+  for (const auto& r : read_model::testing::ReadToEnd(servers, topics.inventory, partitions)) {
+    seen.inventory[*r.key] = json::parse(*r.value);
+  }
+  for (const auto& r : read_model::testing::ReadToEnd(servers, topics.order_status, partitions)) {
+    seen.order_status[*r.key] = json::parse(*r.value);
+  }
+  for (const auto& r : read_model::testing::ReadToEnd(servers, topics.stock_events, partitions)) {
+    seen.stock_events.emplace_back(*r.key, json::parse(*r.value));
+  }
+  return seen;
+}
 
 inline void ExpectInvariants(const SagaInput& in, const Observed& seen) {
   // The input, distinct by eventId.
