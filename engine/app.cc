@@ -228,6 +228,10 @@ class App::Impl final : public RebalanceListener {
       if (auto time = times.find({tp.topic, tp.partition}); time != times.end()) {
         task.partition_times[tp.topic] = time->second;
       }
+      std::lock_guard<std::mutex> lock(lag_mu_);
+      if (auto start = committed_starts_.find({tp.topic, tp.partition}); start != committed_starts_.end()) {
+        task.committed_offsets[tp.topic] = start->second;
+      }
     }
     for (auto& [thread, tasks] : by_thread) {
       std::vector<StreamThread::NewTask> list;

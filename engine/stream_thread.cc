@@ -269,7 +269,9 @@ absl::Status StreamThread::DrainGroups() {
 PartitionGroup::Lag StreamThread::LagOf(const std::string& topic, int32_t partition) {
   // The consumer's position (one past the last record handed to this process) against
   // the high watermark of its last fetch: nothing more to fetch for now. Before the
-  // first record the position is unknown, unless the partition is empty.
+  // first record the position is the committed offset the consumer started from (after
+  // a restart with nothing new to read, that is the end); without one, unknown, unless
+  // the partition is empty.
   rd_kafka_t* rk = settings_.consumer->handle();
   int64_t low = -1, high = -1;
   if (rd_kafka_get_watermark_offsets(rk, topic.c_str(), partition, &low, &high) !=
@@ -280,12 +282,14 @@ PartitionGroup::Lag StreamThread::LagOf(const std::string& topic, int32_t partit
   if (low >= 0 && low == high) return PartitionGroup::Lag::kCaughtUp;
   PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
-  if (rd_kafka_position(rk, list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-      list->elems[0].offset < 0) {
-    return PartitionGroup::Lag::kUnknown;
+  int64_t position = -1;
+  if (rd_kafka_position(rk, list.get()) == RD_KAFKA_RESP_ERR_NO_ERROR) position = list->elems[0].offset;
+  if (position < 0) {
+    auto committed = committed_.find({topic, partition});
+    if (committed == committed_.end()) return PartitionGroup::Lag::kUnknown;
+    position = committed->second;
   }
-  return list->elems[0].offset >= high ? PartitionGroup::Lag::kCaughtUp
-                                       : PartitionGroup::Lag::kBehind;
+  return position >= high ? PartitionGroup::Lag::kCaughtUp : PartitionGroup::Lag::kBehind;
 }
 
 void StreamThread::SetPaused(const PartitionGroup& group, const std::vector<size_t>& which,
@@ -387,6 +391,7 @@ absl::Status StreamThread::AddTasks(const std::vector<NewTask>& tasks) {
         for (const auto& [topic, time] : t.partition_times) {
           it->second.task->RestorePartitionTime(topic, time);
         }
+        for (const auto& [topic, offset] : t.committed_offsets) committed_[{topic, t.id.partition}] = offset;
         for (rd_kafka_queue_t* q : t.parked) {
           it->second.parked.push_back(q);
           if (it->second.running) rd_kafka_queue_forward(q, queue_.get());
@@ -403,6 +408,7 @@ absl::Status StreamThread::AddTasks(const std::vector<NewTask>& tasks) {
       for (const auto& [topic, time] : t.partition_times) {
         (*task)->RestorePartitionTime(topic, time);
       }
+      for (const auto& [topic, offset] : t.committed_offsets) committed_[{topic, t.id.partition}] = offset;
       const Subtopology& sub = settings_.topology->subtopologies[t.id.subtopology];
       std::vector<std::string> topics;
       for (size_t i = 0; i < sub.source_topics.size(); ++i) {

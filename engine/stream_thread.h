@@ -81,6 +81,9 @@ class StreamThread {
     std::vector<rd_kafka_queue_t*> parked;
     // Source topic (Kafka name) -> the partition time committed with its offset.
     std::map<std::string, int64_t> partition_times;
+    // Source topic (Kafka name) -> its committed offset: where the consumer starts, and
+    // so the partition's position until it hands over a record (see LagOf).
+    std::map<std::string, int64_t> committed_offsets;
   };
   // Creates the tasks on the worker and starts restoring their stores.
   absl::Status AddTasks(const std::vector<NewTask>& tasks);
