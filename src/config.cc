@@ -4,6 +4,7 @@
 #include <charconv>
 #include <filesystem>
 #include <limits>
+#include <optional>
 
 #include "sluice/internal/str.h"
 
@@ -28,14 +29,24 @@ absl::StatusOr<int64_t> ParseInt(std::string_view key, std::string_view value, i
   return out;
 }
 
-bool ValidApplicationId(std::string_view id) {
-  if (id.empty() || id.size() > 200) return false;
+// 1 to `max` characters from [a-zA-Z0-9._-] (application ids, topic names).
+bool ValidName(std::string_view id, size_t max) {
+  if (id.empty() || id.size() > max) return false;
   for (char c : id) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-';
     if (!ok) return false;
   }
   return true;
+}
+
+// An exception handler setting: "fail" or "continue", or Kafka Streams' class names
+// ending in `fail_class` / `continue_class`. True for continue; nullopt if neither.
+std::optional<bool> ContinueOnError(std::string_view value, std::string_view fail_class,
+                                    std::string_view continue_class) {
+  if (value == "fail" || value.ends_with(fail_class)) return false;
+  if (value == "continue" || value.ends_with(continue_class)) return true;
+  return std::nullopt;
 }
 
 constexpr std::string_view kPrefixes[] = {"consumer.", "producer.", "admin."};
@@ -56,7 +67,7 @@ absl::StatusOr<StreamsConfig> StreamsConfig::Create(
   bool has_commit_interval = false;
   for (const auto& [key, value] : props) {
     if (key == kApplicationId) {
-      if (!ValidApplicationId(value)) {
+      if (!ValidName(value, 200)) {
         return BadValue(key, value,
                         "1 to 200 characters from [a-zA-Z0-9._-] (it names the consumer group "
                         "and prefixes internal topics)");
@@ -86,30 +97,27 @@ absl::StatusOr<StreamsConfig> StreamsConfig::Create(
       if (value.empty()) return BadValue(key, value, "a directory path");
       c.state_dir_ = value;
     } else if (key == kDeserializationHandler) {
-      if (value == "fail" || value.ends_with("LogAndFailExceptionHandler")) {
-        c.deserialization_ = DeserializationErrorHandling::kFail;
-      } else if (value == "continue" || value.ends_with("LogAndContinueExceptionHandler")) {
-        c.deserialization_ = DeserializationErrorHandling::kContinue;
-      } else {
+      std::optional<bool> go_on =
+          ContinueOnError(value, "LogAndFailExceptionHandler", "LogAndContinueExceptionHandler");
+      if (!go_on) {
         return BadValue(key, value,
                         "one of: fail, continue (or Kafka Streams' LogAndFailExceptionHandler, "
                         "LogAndContinueExceptionHandler)");
       }
+      c.deserialization_ = *go_on ? DeserializationErrorHandling::kContinue
+                                  : DeserializationErrorHandling::kFail;
     } else if (key == kProcessingHandler) {
-      if (value == "fail" || value.ends_with("LogAndFailProcessingExceptionHandler")) {
-        c.processing_ = ProcessingErrorHandling::kFail;
-      } else if (value == "continue" || value.ends_with("LogAndContinueProcessingExceptionHandler")) {
-        c.processing_ = ProcessingErrorHandling::kContinue;
-      } else {
+      std::optional<bool> go_on = ContinueOnError(value, "LogAndFailProcessingExceptionHandler",
+                                                  "LogAndContinueProcessingExceptionHandler");
+      if (!go_on) {
         return BadValue(key, value,
                         "one of: fail, continue (or Kafka Streams' "
                         "LogAndFailProcessingExceptionHandler, "
                         "LogAndContinueProcessingExceptionHandler)");
       }
+      c.processing_ = *go_on ? ProcessingErrorHandling::kContinue : ProcessingErrorHandling::kFail;
     } else if (key == kDeadLetterQueueTopic) {
-      if (value.empty() || value.size() > 249 || value == "." || value == ".." ||
-          value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-              std::string::npos) {
+      if (!ValidName(value, 249) || value == "." || value == "..") {
         return BadValue(key, value, "a Kafka topic name: 1 to 249 characters from [a-zA-Z0-9._-]");
       }
       c.dead_letter_topic_ = value;

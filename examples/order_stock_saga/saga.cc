@@ -87,8 +87,10 @@ void OrderSaga::Settle(int64_t now, std::vector<Out>* outs) {
   }
 }
 
-void OrderSaga::SendAll(const char* command, int64_t now, std::vector<Out>* outs) const {
+void OrderSaga::SendAll(const char* command, int64_t now, std::vector<Out>* outs,
+                        bool unanswered_only) const {
   for (const auto& [product, quantity] : items) {
+    if (unanswered_only && results.count(product)) continue;
     // Deterministic ids: a command sent again is recognizably the same command.
     outs->push_back({Dest::kProducts,
                      Make(order_id + ":" + command + ":" + product, command, now,
@@ -104,13 +106,7 @@ void OrderSaga::Event(const char* type, int64_t now, json data, std::vector<Out>
 void OrderSaga::SendState(int64_t now, std::vector<Out>* outs) const {
   if (status.empty()) return;
   if (status == "PENDING") {
-    for (const auto& [product, quantity] : items) {
-      if (results.count(product)) continue;
-      outs->push_back({Dest::kProducts,
-                       Make(order_id + ":ReserveItem:" + product, "ReserveItem", now,
-                            {{"orderId", order_id}, {"productId", product}, {"quantity", quantity}}),
-                       {}});
-    }
+    SendAll("ReserveItem", now, outs, /*unanswered_only=*/true);
   } else if (status == "RESERVED") {
     Event("StockReserved", now, {{"orderId", order_id}}, outs);
   } else if (status == "REJECTED") {
@@ -128,24 +124,6 @@ void OrderSaga::SendState(int64_t now, std::vector<Out>* outs) const {
 
 json OrderSaga::StatusRow() const {
   return {{"orderId", order_id}, {"status", status}, {"reason", reason.empty() ? json(nullptr) : json(reason)}};
-}
-
-void to_json(json& j, const OrderSaga& s) {
-  j = {{"orderId", s.order_id}, {"status", s.status}, {"items", s.items}, {"results", s.results},
-       {"payment", s.payment}, {"paymentReason", s.payment_reason}, {"cancelled", s.cancelled},
-       {"cancelReason", s.cancel_reason}, {"reason", s.reason}, {"seen", s.seen}};
-}
-void from_json(const json& j, OrderSaga& s) {
-  j.at("orderId").get_to(s.order_id);
-  j.at("status").get_to(s.status);
-  j.at("items").get_to(s.items);
-  j.at("results").get_to(s.results);
-  j.at("payment").get_to(s.payment);
-  j.at("paymentReason").get_to(s.payment_reason);
-  j.at("cancelled").get_to(s.cancelled);
-  j.at("cancelReason").get_to(s.cancel_reason);
-  j.at("reason").get_to(s.reason);
-  j.at("seen").get_to(s.seen);
 }
 
 // ---- Product side
@@ -209,25 +187,6 @@ void Product::Result(const std::string& order, const Reservation& r, int64_t now
 json Product::InventoryRow() const {
   return {{"productId", product_id}, {"available", available}, {"reserved", reserved},
           {"added", added}, {"confirmed", confirmed}};
-}
-
-void to_json(json& j, const Reservation& r) { j = {r.quantity, r.state}; }
-void from_json(const json& j, Reservation& r) {
-  r.quantity = j.at(0).get<int64_t>();
-  r.state = j.at(1).get<std::string>();
-}
-
-void to_json(json& j, const Product& p) {
-  j = {{"productId", p.product_id}, {"available", p.available}, {"reserved", p.reserved},
-       {"added", p.added}, {"confirmed", p.confirmed}, {"stockAdded", p.stock_added}};
-}
-void from_json(const json& j, Product& p) {
-  j.at("productId").get_to(p.product_id);
-  j.at("available").get_to(p.available);
-  j.at("reserved").get_to(p.reserved);
-  j.at("added").get_to(p.added);
-  j.at("confirmed").get_to(p.confirmed);
-  j.at("stockAdded").get_to(p.stock_added);
 }
 
 }  // namespace saga

@@ -66,12 +66,14 @@ struct OrderSaga {
  private:
   void Decide(int64_t now, std::vector<Out>* outs);
   void Settle(int64_t now, std::vector<Out>* outs);
-  void SendAll(const char* command, int64_t now, std::vector<Out>* outs) const;
+  // `command` for every product of the order (`unanswered_only`: those without a result).
+  void SendAll(const char* command, int64_t now, std::vector<Out>* outs,
+               bool unanswered_only = false) const;
   void SendState(int64_t now, std::vector<Out>* outs) const;
   void Event(const char* type, int64_t now, nlohmann::json data, std::vector<Out>* outs) const;
 };
-void to_json(nlohmann::json& j, const OrderSaga& s);
-void from_json(const nlohmann::json& j, OrderSaga& s);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(OrderSaga, order_id, status, items, results, payment,
+                                   payment_reason, cancelled, cancel_reason, reason, seen)
 
 // One order's reservation of one product (stored under its own key, so a product's
 // state does not grow with its orders).
@@ -79,8 +81,7 @@ struct Reservation {
   int64_t quantity = 0;
   std::string state;  // RESERVED, REJECTED, RELEASED or CONFIRMED
 };
-void to_json(nlohmann::json& j, const Reservation& r);
-void from_json(const nlohmann::json& j, Reservation& r);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Reservation, quantity, state)
 
 struct Product {
   std::string product_id;
@@ -99,7 +100,7 @@ struct Product {
  private:
   void Result(const std::string& order, const Reservation& r, int64_t now, std::vector<Out>* outs) const;
 };
-void to_json(nlohmann::json& j, const Product& p);
-void from_json(const nlohmann::json& j, Product& p);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Product, product_id, available, reserved, added, confirmed,
+                                   stock_added)
 
 }  // namespace saga

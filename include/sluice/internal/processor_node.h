@@ -4,8 +4,8 @@
 #pragma once
 
 #include <algorithm>
-#include <memory>
 #include <concepts>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -46,11 +46,12 @@ class ProcessorNode final : public Input<KIn, VIn>, public ProcessorContext<KOut
   void Process(const Batch<KIn, VIn>& batch) override {
     buffer_.Clear();
     context_ = batch.context;
+    const bool skip_on_error = services_.processing_policy() == ProcessingErrorPolicy::kContinue;
     for (Record<KIn, VIn>* r : batch.records) {
       current_ = r;
       write_.timestamp = r->timestamp;
       write_.position = counter_.Next(*batch.context, r->offset);
-      if (services_.processing_policy() == ProcessingErrorPolicy::kFail) {
+      if (!skip_on_error) {
         processor_->Process(InputRecord<KIn, VIn>{r->key, r->value, r->timestamp});
       } else {
         ProcessOrSkip(*r, *batch.context);
