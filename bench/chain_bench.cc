@@ -248,7 +248,7 @@ class OperatorChain {
   std::unique_ptr<Topology> topology_;
   std::vector<std::unique_ptr<NodeInstance>> nodes_;
   Input<std::string, int64_t>* entry_ = nullptr;
-  BatchContext context_{"prices", 0, 0};
+  BatchContext context_{.topic = "prices", .partition = 0, .task_partition = 0, .raw = {}};
 };
 
 void HandOperators(const std::vector<Record<std::string, int64_t>*>& records, Checksum& sum) {

@@ -82,7 +82,10 @@ absl::Status Task::Process(std::string_view topic, int32_t partition,
     }
   }
   if (records.empty()) return absl::OkStatus();
-  BatchContext context{topic, partition, id_.partition};
+  BatchContext context;
+  context.topic = topic;
+  context.partition = partition;
+  context.task_partition = id_.partition;
   context.raw = records;
   if (auto it = source_index_.find(topic); it != source_index_.end()) context.source_index = it->second;
   const std::string where = Cat("at topic '", topic, "' partition ", partition, " offsets ",

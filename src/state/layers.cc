@@ -77,6 +77,10 @@ void CachingStore::MarkClean(Entry& e) {
 }
 
 CachingStore::Entry& CachingStore::Upsert(std::string_view key, bool* added) {
+  if (last_ && (*last_)->key == key) {
+    lru_.splice(lru_.end(), lru_, *last_);
+    return **last_;
+  }
   auto it = index_.find(key);
   if (it != index_.end()) {
     lru_.splice(lru_.end(), lru_, it->second);
@@ -95,6 +99,7 @@ absl::Status CachingStore::Get(std::string_view key, std::string* value, bool* f
   auto it = index_.find(key);
   if (it != index_.end()) {
     lru_.splice(lru_.end(), lru_, it->second);
+    last_ = it->second;
     *found = !it->second->deleted;
     if (*found) *value = it->second->value;
     return absl::OkStatus();
@@ -106,6 +111,7 @@ absl::Status CachingStore::Get(std::string_view key, std::string* value, bool* f
   e.base_known = true;
   e.base = *value;
   Account(before, e.Bytes());
+  last_ = std::prev(lru_.end());
   return EvictIfNeeded();
 }
 
@@ -171,6 +177,7 @@ absl::Status CachingStore::WriteDown(Entry& e) {
 }
 
 void CachingStore::Forget(Lru::iterator entry) {
+  if (last_ && *last_ == entry) last_.reset();
   Account(entry->Bytes(), 0);
   index_.erase(entry->key);
   if (ordered_) ordered_->erase(entry->key);
@@ -302,6 +309,7 @@ absl::Status CachingStore::DropBefore(std::string_view end) {
 
 void CachingStore::Discard() {
   dirty_.clear();
+  last_.reset();
   Account(bytes_, 0);
   index_.clear();
   if (ordered_) ordered_->clear();

@@ -133,17 +133,24 @@ class CachingStore final : public KeyValueBytesStore {
   // same store while it flushes is not supported).
   std::vector<Entry*> dirty_;
   absl::flat_hash_map<std::string_view, Lru::iterator, StringHash, StringEq> index_;
+  // The entry a Get last found or read through: the aggregations' read-modify-write of
+  // a key writes it next, and finds it here without another hash lookup.
+  std::optional<Lru::iterator> last_;
   // The keys in order, for range scans; started by the first scan of a non-empty cache.
   std::optional<absl::btree_map<std::string_view, const Entry*>> ordered_;
   size_t bytes_ = 0;
 };
 
-// Operation counts per store, readable from any thread.
+// Operation counts per store: written by the store's thread only (a relaxed load and
+// store, not a locked read-modify-write), readable from any thread.
 struct StoreMetrics {
   std::atomic<uint64_t> gets{0};
   std::atomic<uint64_t> puts{0};
   std::atomic<uint64_t> deletes{0};
   std::atomic<uint64_t> scans{0};
+  static void Count(std::atomic<uint64_t>& n) {
+    n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 };
 
 class MeteredStore final : public KeyValueBytesStore {
@@ -153,31 +160,31 @@ class MeteredStore final : public KeyValueBytesStore {
 
   const std::string& name() const override { return inner_->name(); }
   absl::Status Get(std::string_view key, std::string* value, bool* found) override {
-    metrics_->gets.fetch_add(1, std::memory_order_relaxed);
+    StoreMetrics::Count(metrics_->gets);
     return inner_->Get(key, value, found);
   }
   absl::Status Put(std::string_view key, std::string_view value) override {
-    metrics_->puts.fetch_add(1, std::memory_order_relaxed);
+    StoreMetrics::Count(metrics_->puts);
     return inner_->Put(key, value);
   }
   absl::Status Delete(std::string_view key) override {
-    metrics_->deletes.fetch_add(1, std::memory_order_relaxed);
+    StoreMetrics::Count(metrics_->deletes);
     return inner_->Delete(key);
   }
   absl::StatusOr<std::unique_ptr<StoreIterator>> Range(std::optional<std::string_view> from,
                                                        std::optional<std::string_view> to) override {
-    metrics_->scans.fetch_add(1, std::memory_order_relaxed);
+    StoreMetrics::Count(metrics_->scans);
     return inner_->Range(from, to);
   }
   absl::StatusOr<uint64_t> ApproximateNumEntries() override { return inner_->ApproximateNumEntries(); }
   absl::Status Flush() override { return inner_->Flush(); }
   absl::Status DropBefore(std::string_view end) override { return inner_->DropBefore(end); }
   absl::Status PutBlind(std::string_view key, std::string_view value) override {
-    metrics_->puts.fetch_add(1, std::memory_order_relaxed);
+    StoreMetrics::Count(metrics_->puts);
     return inner_->PutBlind(key, value);
   }
   absl::Status PutAbsent(std::string_view key, std::string_view value) override {
-    metrics_->puts.fetch_add(1, std::memory_order_relaxed);
+    StoreMetrics::Count(metrics_->puts);
     return inner_->PutAbsent(key, value);
   }
   absl::Status ShowBlindWrites() override { return inner_->ShowBlindWrites(); }
