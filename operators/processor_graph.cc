@@ -1,8 +1,43 @@
 #include "operators/processor_graph.h"
 
+#include <map>
+#include <set>
+
 #include "sluice/internal/str.h"
 
 namespace sluice::internal {
+
+bool StateCrossesBranches(const CompiledTopology& topology, int subtopology) {
+  const Subtopology& sub = topology.subtopologies.at(subtopology);
+  // Each node's ancestors (itself included) and the sources among them; nodes come in
+  // topological order.
+  std::map<int, std::set<int>> ancestors;
+  std::map<int, std::set<int>> sources;
+  std::map<std::string, std::vector<int>> users;  // store -> the nodes that use it
+  for (int id : sub.nodes) {
+    const GraphNode& node = topology.nodes[id];
+    std::set<int>& mine = ancestors[id];
+    mine.insert(id);
+    if (node.kind == NodeKind::kSource) sources[id].insert(id);
+    for (int parent : node.parents) {
+      mine.insert(ancestors[parent].begin(), ancestors[parent].end());
+      sources[id].insert(sources[parent].begin(), sources[parent].end());
+    }
+    for (const std::string& store : node.stores) users[store].push_back(id);
+  }
+  for (const auto& [store, nodes] : users) {
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      for (size_t j = i + 1; j < nodes.size(); ++j) {
+        const int a = nodes[i], b = nodes[j];
+        if (ancestors[a].contains(b) || ancestors[b].contains(a)) continue;
+        for (int source : sources[a]) {
+          if (sources[b].contains(source)) return true;
+        }
+      }
+    }
+  }
+  return false;
+}
 
 absl::StatusOr<std::unique_ptr<ProcessorGraph>> ProcessorGraph::Create(
     const CompiledTopology& topology, int subtopology, TaskServices& services) {
@@ -38,6 +73,7 @@ absl::StatusOr<std::unique_ptr<ProcessorGraph>> ProcessorGraph::Create(
     by_id[id] = instance.get();
     graph->nodes_.push_back(std::move(instance));
   }
+  graph->record_at_a_time_ = StateCrossesBranches(topology, subtopology);
   try {
     for (auto& node : graph->nodes_) node->Init();
   } catch (const TaskFailure& failure) {
@@ -60,8 +96,17 @@ void ProcessorGraph::Process(std::span<const RawRecord> records, const BatchCont
         internal::Cat("no source node reads topic '", context.topic, "' in this task")));
   }
   try {
-    source->ProcessRaw(records, context);
-    for (NodeInstance* node : flush_order_) node->Flush();
+    if (!record_at_a_time_) {
+      source->ProcessRaw(records, context);
+      for (NodeInstance* node : flush_order_) node->Flush();
+      return;
+    }
+    BatchContext one = context;
+    for (size_t i = 0; i < records.size(); ++i) {
+      one.raw = records.subspan(i, 1);
+      source->ProcessRaw(one.raw, one);
+      for (NodeInstance* node : flush_order_) node->Flush();
+    }
   } catch (...) {
     // Nothing of a failed batch may surface in the next one.
     for (NodeInstance* node : flush_order_) node->Reset();

@@ -27,7 +27,12 @@ class ProcessorGraph {
 
   // Pushes one batch of raw records of `context.topic` through the graph, then flushes
   // merge nodes in topological order. Throws TaskFailure or whatever user code throws.
+  // A graph where state written on one branch below a source is read on another (a
+  // stream joined with a table made from the same topic, a stream-stream self-join)
+  // takes the batch one record at a time: each record sees the state every earlier
+  // record left, as in Kafka Streams' depth-first order, whatever the batch size.
   void Process(std::span<const RawRecord> records, const BatchContext& context);
+  bool record_at_a_time() const { return record_at_a_time_; }
 
   // At commit: every node, in topological order, lets its store caches write down and
   // forwards what they emit; merge nodes then emit what reached them.
@@ -43,6 +48,11 @@ class ProcessorGraph {
   std::vector<NodeInstance*> flush_order_;
   std::vector<bool> needs_flush_;  // per node in nodes_
   std::vector<NodeInstance*> punctuating_;
+  bool record_at_a_time_ = false;
 };
+
+// True if two nodes of `subtopology` that use the same store lie on different branches
+// below a common source: neither is the other's ancestor, and one source feeds both.
+bool StateCrossesBranches(const CompiledTopology& topology, int subtopology);
 
 }  // namespace sluice::internal

@@ -283,5 +283,41 @@ TEST(StreamTableJoin, OrdersWithReservationsAndReservationsWithOrders) {
   EXPECT_EQ(res_status.ReadKeyValuesToList(), (std::vector<SSKV>{{"o2", "r-8 for ann's order"}}));
 }
 
+
+// One topic carries both sides: "t:<v>" records set the table, "s:<v>" records are
+// joined with it. Within one batch (as an App takes records after a poll), each stream
+// record must see exactly the table updates before it, as Kafka Streams' one record at a
+// time would; the table branch and the stream branch both hang off the one source.
+TEST(StreamTableJoin, AStreamJoinedWithATableOfTheSameTopicSeesTheUpdatesBeforeEachRecord) {
+  for (bool table_first : {true, false}) {
+    StreamsBuilder builder;
+    auto events = builder.Stream<std::string, std::string>("events");
+    auto is = [](char kind) {
+      return [kind](const std::string&, const std::string& v) { return v.size() > 2 && v[0] == kind; };
+    };
+    auto tail = [](const std::string& v) { return v.substr(2); };
+    std::optional<KTable<std::string, std::string>> table;
+    auto make_table = [&] { table = events.Filter(is('t')).MapValues(tail).ToTable(); };
+    if (table_first) make_table();
+    auto stream = events.Filter(is('s')).MapValues(tail);
+    if (!table_first) make_table();
+    stream.Join(*table, [](const std::string& s, const std::string& t) { return s + "/" + t; }).To("out");
+    auto driver = MakeDriver(builder, {}, kNoCache);
+    ASSERT_NE(driver, nullptr);
+    auto raw = [](std::string k, std::string v) {
+      TestRawRecord r;
+      r.key = std::move(k);
+      r.value = std::move(v);
+      return r;
+    };
+    ASSERT_TRUE(driver->PipeRawBatch("events", {raw("k", "s:early"), raw("k", "t:v1"), raw("k", "s:a"),
+                                                raw("k", "t:v2"), raw("k", "s:b"), raw("j", "s:none")})
+                    .ok());
+    auto out = driver->CreateOutputTopic("out", StringSerde(), StringSerde());
+    EXPECT_EQ(out.ReadKeyValuesToList(), (std::vector<SSKV>{{"k", "a/v1"}, {"k", "b/v2"}}))
+        << (table_first ? "table declared first" : "stream declared first");
+  }
+}
+
 }  // namespace
 }  // namespace sluice
