@@ -57,13 +57,7 @@ absl::Status DeserializeFlat(std::string_view bytes, Event& out) {
   if (bytes.size() >= FLATBUFFERS_MAX_BUFFER_SIZE) {
     return absl::InvalidArgumentError("nexmark event: larger than the FlatBuffers maximum");
   }
-  const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
-  if (reinterpret_cast<uintptr_t>(data) % alignof(std::max_align_t) != 0) {
-    std::vector<std::max_align_t>& scratch = internal::ThreadAlignedScratch();
-    scratch.resize((bytes.size() + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t));
-    std::memcpy(scratch.data(), bytes.data(), bytes.size());
-    data = reinterpret_cast<const uint8_t*>(scratch.data());
-  }
+  const uint8_t* data = internal::AlignedFlatBuffer(bytes);
   flatbuffers::Verifier verifier(data, bytes.size());
   if (!fb::VerifyEventBuffer(verifier)) {
     return absl::InvalidArgumentError(

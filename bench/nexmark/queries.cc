@@ -132,6 +132,58 @@ void Q3(StreamsBuilder& b, const QueryOptions& o) {
       .To(o.output_topic);
 }
 
+// An events stream's auctions as a table (keyed by auction id, as the bids on them).
+template <class P>
+KTable<int64_t, Auction> AuctionTable(const Events& events, P keep) {
+  return events
+      .Filter([keep](const int64_t&, const Event& e) { return e.auction() != nullptr && keep(*e.auction()); })
+      .MapValues([](const Event& e) { return *e.auction(); })
+      .ToTable();
+}
+
+// q4: the average winning price per category: each auction's highest bid placed between
+// its start and its expiry, averaged over the auctions of a category. A bid joins its
+// auction as the table holds it when the bid arrives (bids and auctions share a
+// partition, in generation order).
+void Q4(StreamsBuilder& b, const QueryOptions& o) {
+  Events events = Source(b, o);
+  auto auctions = AuctionTable(events, [](const Auction&) { return true; });
+  Bids(events)
+      .Join(auctions,
+            [](const Bid& bid, const Auction& a) {
+              const bool open = bid.date_time >= a.date_time && bid.date_time <= a.expires;
+              return AuctionMax{a.category, open ? bid.price : -1};
+            })
+      .Filter([](const int64_t&, const AuctionMax& m) { return m.max >= 0; })
+      .GroupByKey()
+      .Reduce([](const AuctionMax& agg, const AuctionMax& m) {
+        return AuctionMax{m.category, std::max(agg.max, m.max)};
+      })
+      .GroupBy([](const int64_t&, const AuctionMax& m) { return KeyValue<int64_t, AuctionMax>{m.category, m}; })
+      .Aggregate([] { return CategorySum{}; },
+                 [](const int64_t& category, const AuctionMax& m, CategorySum agg) {
+                   return CategorySum{category, agg.auctions + 1, agg.sum + m.max};
+                 },
+                 [](const int64_t& category, const AuctionMax& m, CategorySum agg) {
+                   return CategorySum{category, agg.auctions - 1, agg.sum - m.max};
+                 })
+      .MapValues([](const CategorySum& c) {
+        return Q4Row{c.category, c.auctions,
+                     c.auctions == 0 ? 0.0 : static_cast<double>(c.sum) / static_cast<double>(c.auctions)};
+      })
+      .ToStream()
+      .To(o.output_topic);
+}
+
+// q20: bids on auctions of category 10, with the auction's fields.
+void Q20(StreamsBuilder& b, const QueryOptions& o) {
+  Events events = Source(b, o);
+  auto auctions = AuctionTable(events, [](const Auction& a) { return a.category == 10; });
+  Bids(events)
+      .Join(auctions, [](const Bid& bid, const Auction& a) { return Q20Row{bid, a}; })
+      .To(o.output_topic);
+}
+
 // ---- Windows ----
 
 // q5: per hopping window (10 s every 2 s), the auctions with the most bids.
@@ -374,17 +426,25 @@ std::vector<Query> MakeQueries() {
   q.push_back(Make<int64_t, Q1Row>("q1", "currency conversion", O::kAppend, Q1, ReferenceQ1));
   q.push_back(Make<int64_t, Q2Row>("q2", "selection", O::kAppend, Q2, ReferenceQ2));
   q.push_back(Make<int64_t, Q3Row>("q3", "local item suggestion", O::kTable, Q3, ReferenceQ3));
+  q.push_back(Make<int64_t, Q4Row>("q4", "average price per category", O::kTable, Q4, ReferenceQ4));
   q.push_back(Make<int64_t, Q5Row>("q5", "hot items", O::kTable, Q5, ReferenceQ5));
   q.push_back(Make<int64_t, Q7Row>("q7", "highest bid", O::kTable, Q7, ReferenceQ7));
   q.push_back(Make<WindowKey, Q8Row>("q8", "monitor new users", O::kAppend, Q8, ReferenceQ8));
   q.push_back(Make<WindowKey, CountRow>("q11", "user sessions", O::kAppend, Q11, ReferenceQ11));
+  for (Query& windowed : q) {
+    if (windowed.name == "q5" || windowed.name == "q7" || windowed.name == "q8" || windowed.name == "q11") {
+      windowed.closes_within_ms = kWindowMs + kGraceMs;
+    }
+  }
   Query q12 = Make<WindowKey, CountRow>("q12", "processing-time windows", O::kAppend, Q12, ReferenceQ12);
   q12.config["default.timestamp.extractor"] = "WallclockTimestampExtractor";
+  q12.closes_within_ms = kWindowMs;
   q.push_back(std::move(q12));
   q.push_back(Make<int64_t, Q14Row>("q14", "calculation with a UDF", O::kAppend, Q14, ReferenceQ14));
   q.push_back(Make<Q17Key, Q17Row>("q17", "auction statistics per day", O::kTable, Q17, ReferenceQ17));
   q.push_back(Make<BidderAuction, Bid>("q18", "last bid per bidder and auction", O::kTable, Q18, ReferenceQ18));
   q.push_back(Make<int64_t, Q19Row>("q19", "top-10 bids per auction", O::kTable, Q19, ReferenceQ19));
+  q.push_back(Make<int64_t, Q20Row>("q20", "expand bid with auction", O::kAppend, Q20, ReferenceQ20));
   q.push_back(Make<int64_t, Q21Row>("q21", "channel id", O::kAppend, Q21, ReferenceQ21));
   q.push_back(Make<int64_t, Q22Row>("q22", "url directories", O::kAppend, Q22, ReferenceQ22));
   return q;

@@ -50,6 +50,16 @@ struct Q4Row {  // keyed by the category
   auto Fields() { return std::tie(category, auctions, average); }
   friend bool operator==(const Q4Row&, const Q4Row&) = default;
 };
+struct AuctionMax {  // q4: an auction's category and highest bid in its lifetime
+  int64_t category = 0, max = 0;
+  auto Fields() { return std::tie(category, max); }
+  friend bool operator==(const AuctionMax&, const AuctionMax&) = default;
+};
+struct CategorySum {  // q4: the auctions of a category with a highest bid, and their sum
+  int64_t category = 0, auctions = 0, sum = 0;
+  auto Fields() { return std::tie(category, auctions, sum); }
+  friend bool operator==(const CategorySum&, const CategorySum&) = default;
+};
 struct Q5Row {  // keyed by the window start
   int64_t start = 0, end = 0, count = 0;
   std::vector<int64_t> auctions;  // ascending
@@ -177,6 +187,10 @@ struct Query {
   Output output = Output::kAppend;
   // Settings the query needs (q12: the wall-clock timestamp extractor).
   std::map<std::string, std::string> config;
+  // Windows that emit when they close: how long after the input stops, at most, the last
+  // one closes once stream time follows the wall clock (idle.window.close.ms): its size
+  // plus the grace period. 0 for the other queries.
+  int64_t closes_within_ms = 0;
   std::function<void(StreamsBuilder&, const QueryOptions&)> build;
   // The results in the same encoding (reference.cc).
   std::function<std::vector<OutRow>(const ReferenceInput&)> reference;

@@ -96,6 +96,35 @@ std::vector<OutRow> ReferenceQ3(const ReferenceInput& in) {
   return out;
 }
 
+std::vector<OutRow> ReferenceQ4(const ReferenceInput& in) {
+  // A bid counts for an auction generated before it, if placed in the auction's lifetime.
+  std::unordered_map<int64_t, const Auction*> auctions;
+  std::map<int64_t, std::pair<int64_t, int64_t>> highest;  // auction -> (category, price)
+  for (const Event& e : *in.events) {
+    if (const Auction* a = e.auction()) auctions[a->id] = a;
+    const Bid* b = e.bid();
+    if (b == nullptr) continue;
+    auto it = auctions.find(b->auction);
+    if (it == auctions.end()) continue;
+    const Auction& a = *it->second;
+    if (b->date_time < a.date_time || b->date_time > a.expires) continue;
+    auto [h, fresh] = highest.try_emplace(a.id, a.category, b->price);
+    if (!fresh) h->second.second = std::max(h->second.second, b->price);
+  }
+  std::map<int64_t, std::pair<int64_t, int64_t>> categories;  // category -> (auctions, sum)
+  for (const auto& [auction, category_price] : highest) {
+    auto& [n, sum] = categories[category_price.first];
+    ++n;
+    sum += category_price.second;
+  }
+  std::vector<OutRow> out;
+  for (const auto& [category, n_sum] : categories) {
+    const auto& [n, sum] = n_sum;
+    out.push_back(Out(category, Q4Row{category, n, static_cast<double>(sum) / static_cast<double>(n)}));
+  }
+  return out;
+}
+
 std::vector<OutRow> ReferenceQ5(const ReferenceInput& in) {
   // (window start, auction) -> bids, for every hopping window holding the bid.
   std::map<std::pair<int64_t, int64_t>, int64_t> counts;
@@ -247,6 +276,19 @@ std::vector<OutRow> ReferenceQ19(const ReferenceInput& in) {
     std::stable_sort(all.begin(), all.end(), [](const Bid& a, const Bid& b) { return a.price > b.price; });
     if (all.size() > 10) all.resize(10);
     out.push_back(Out(auction, Q19Row{all}));
+  }
+  return out;
+}
+
+std::vector<OutRow> ReferenceQ20(const ReferenceInput& in) {
+  std::unordered_map<int64_t, const Auction*> auctions;  // category 10, generated so far
+  std::vector<OutRow> out;
+  for (const Event& e : *in.events) {
+    if (const Auction* a = e.auction(); a != nullptr && a->category == 10) auctions[a->id] = a;
+    if (const Bid* b = e.bid()) {
+      auto it = auctions.find(b->auction);
+      if (it != auctions.end()) out.push_back(Out(b->auction, Q20Row{*b, *it->second}));
+    }
   }
   return out;
 }

@@ -14,6 +14,7 @@ std::vector<OutRow> ReferenceQ0(const ReferenceInput& in);
 std::vector<OutRow> ReferenceQ1(const ReferenceInput& in);
 std::vector<OutRow> ReferenceQ2(const ReferenceInput& in);
 std::vector<OutRow> ReferenceQ3(const ReferenceInput& in);
+std::vector<OutRow> ReferenceQ4(const ReferenceInput& in);
 std::vector<OutRow> ReferenceQ5(const ReferenceInput& in);
 std::vector<OutRow> ReferenceQ7(const ReferenceInput& in);
 std::vector<OutRow> ReferenceQ8(const ReferenceInput& in);
@@ -23,6 +24,7 @@ std::vector<OutRow> ReferenceQ14(const ReferenceInput& in);
 std::vector<OutRow> ReferenceQ17(const ReferenceInput& in);
 std::vector<OutRow> ReferenceQ18(const ReferenceInput& in);
 std::vector<OutRow> ReferenceQ19(const ReferenceInput& in);
+std::vector<OutRow> ReferenceQ20(const ReferenceInput& in);
 std::vector<OutRow> ReferenceQ21(const ReferenceInput& in);
 std::vector<OutRow> ReferenceQ22(const ReferenceInput& in);
 

@@ -90,6 +90,17 @@ inline std::vector<std::max_align_t>& ThreadAlignedScratch() {
   return scratch;
 }
 
+// `bytes` where FlatBuffers can read them: in place when aligned, else a copy in the
+// thread's scratch buffer (valid until the next call on this thread).
+inline const uint8_t* AlignedFlatBuffer(std::string_view bytes) {
+  const uint8_t* data = reinterpret_cast<const uint8_t*>(bytes.data());
+  if (reinterpret_cast<uintptr_t>(data) % alignof(std::max_align_t) == 0) return data;
+  std::vector<std::max_align_t>& scratch = ThreadAlignedScratch();
+  scratch.resize((bytes.size() + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t));
+  std::memcpy(scratch.data(), bytes.data(), bytes.size());
+  return reinterpret_cast<const uint8_t*>(scratch.data());
+}
+
 // "shop.Order" when flatc ran with --gen-name-strings, else "shop::Order".
 template <class Table>
 constexpr std::string_view FlatBufferTableName() {
@@ -154,13 +165,7 @@ class FlatBufferSerde {
     if (bytes.size() >= FLATBUFFERS_MAX_BUFFER_SIZE) [[unlikely]] {
       return Invalid(bytes.size(), "larger than the FlatBuffers maximum");
     }
-    const uint8_t* data = reinterpret_cast<const uint8_t*>(bytes.data());
-    if (reinterpret_cast<uintptr_t>(data) % alignof(std::max_align_t) != 0) {
-      std::vector<std::max_align_t>& scratch = internal::ThreadAlignedScratch();
-      scratch.resize((bytes.size() + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t));
-      std::memcpy(scratch.data(), bytes.data(), bytes.size());
-      data = reinterpret_cast<const uint8_t*>(scratch.data());
-    }
+    const uint8_t* data = internal::AlignedFlatBuffer(bytes);
     flatbuffers::Verifier verifier(data, bytes.size());
     if (!verifier.VerifyBuffer<TableType>(IdentifierOrNull())) {
       return Invalid(bytes.size(),

@@ -1,0 +1,170 @@
+#include "bench/nexmark/engine_runner.h"
+
+#include <stdlib.h>
+
+#include <system_error>
+#include <utility>
+
+#include "sluice/internal/str.h"
+#include "src/partitioner.h"
+#include "src/state/rocksdb_budget.h"
+
+namespace sluice::nexmark {
+
+using internal::Cat;
+
+EngineRunner::EngineRunner(const Topology& topology, const StreamsConfig& config, Options options)
+    : topology_(topology), config_(config), options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<EngineRunner>> EngineRunner::Create(const Topology& topology,
+                                                                   const StreamsConfig& config,
+                                                                   Options options) {
+  if (options.partitions < 1) return absl::InvalidArgumentError("--partitions must be at least 1");
+  std::unique_ptr<EngineRunner> r(new EngineRunner(topology, config, std::move(options)));
+  if (r->options_.state_dir.empty()) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "sluice-nexmark-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      return absl::InternalError(Cat("cannot create a state directory like ", pattern));
+    }
+    r->options_.state_dir = pattern;
+    r->own_dir_ = true;
+  }
+  const internal::CompiledTopology& compiled = r->topology_.compiled();
+  for (size_t i = 0; i < compiled.subtopologies.size(); ++i) {
+    const internal::Subtopology& sub = compiled.subtopologies[i];
+    for (size_t t = 0; t < sub.source_topics.size(); ++t) {
+      const std::string name = sub.source_internal[t]
+                                   ? Cat(config.application_id(), "-", sub.source_topics[t])
+                                   : sub.source_topics[t];
+      r->readers_[name] = static_cast<int>(i);
+    }
+  }
+  r->budget_ = internal::RocksDbBudget::Get(static_cast<size_t>(config.rocksdb_memory_budget()));
+  r->cache_.max_bytes = static_cast<size_t>(config.cache_max_bytes_buffering());
+  return r;
+}
+
+EngineRunner::~EngineRunner() {
+  tasks_.clear();  // close the stores before their files go
+  if (own_dir_) {
+    std::error_code ec;
+    std::filesystem::remove_all(options_.state_dir, ec);
+  }
+}
+
+absl::StatusOr<internal::Task*> EngineRunner::TaskFor(int subtopology, int32_t partition) {
+  auto it = tasks_.find({subtopology, partition});
+  if (it != tasks_.end()) return it->second.get();
+  internal::Task::Options o;
+  o.application_id = config_.application_id();
+  o.state_dir = options_.state_dir;
+  o.rocksdb_budget = budget_;
+  o.cache = config_.cache_max_bytes_buffering() > 0 ? &cache_ : nullptr;
+  o.wall_clock_ms = wall_clock_ms_;
+  o.idle_window_close_ms = config_.idle_window_close_ms();
+  o.timestamps = config_.timestamp_defaults();
+  absl::StatusOr<std::unique_ptr<internal::Task>> task = internal::Task::Create(
+      internal::TaskId{subtopology, partition}, topology_.compiled(), *this, o, &metrics_);
+  if (!task.ok()) return task.status();
+  return tasks_.emplace(std::make_pair(subtopology, partition), std::move(*task)).first->second.get();
+}
+
+absl::Status EngineRunner::Process(const std::string& topic, int32_t partition,
+                                   std::span<const internal::RawRecord> records) {
+  auto reader = readers_.find(topic);
+  if (reader == readers_.end()) return absl::NotFoundError(Cat("the topology reads no topic '", topic, "'"));
+  absl::StatusOr<internal::Task*> task = TaskFor(reader->second, partition);
+  if (!task.ok()) return task.status();
+  if (absl::Status s = (*task)->Process(topic, partition, records); !s.ok()) return s;
+  if (absl::Status s = Drain(); !s.ok()) return s;
+  since_commit_ += static_cast<int64_t>(records.size());
+  if (since_commit_ >= options_.commit_events) return Commit();
+  return absl::OkStatus();
+}
+
+absl::Status EngineRunner::Drain() {
+  bool more = true;
+  while (more) {
+    more = false;
+    for (auto& [topic_partition, pending] : pending_) {
+      if (pending.keys.empty()) continue;
+      more = true;
+      Pending batch;
+      batch.next_offset = pending.next_offset;
+      std::swap(batch.keys, pending.keys);
+      std::swap(batch.values, pending.values);
+      std::swap(batch.timestamps, pending.timestamps);
+      const int64_t first = pending.next_offset;
+      pending.next_offset += static_cast<int64_t>(batch.keys.size());
+      raw_.clear();
+      for (size_t i = 0; i < batch.keys.size(); ++i) {
+        internal::RawRecord r;
+        r.key = batch.keys[i];
+        r.value = batch.values[i];
+        r.timestamp = batch.timestamps[i];
+        r.offset = first + static_cast<int64_t>(i);
+        raw_.push_back(r);
+      }
+      const auto& [topic, partition] = topic_partition;
+      absl::StatusOr<internal::Task*> task = TaskFor(readers_.at(topic), partition);
+      if (!task.ok()) return task.status();
+      std::vector<internal::RawRecord> records = std::move(raw_);
+      if (absl::Status s = (*task)->Process(topic, partition, records); !s.ok()) return s;
+      raw_ = std::move(records);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EngineRunner::Commit() {
+  since_commit_ = 0;
+  // Flushing caches may write to repartition topics, whose records flush more caches.
+  for (int round = 0; round < 100; ++round) {
+    for (auto& [id, task] : tasks_) {
+      if (absl::Status s = task->FlushState(); !s.ok()) return s;
+    }
+    bool pending = false;
+    for (const auto& [tp, p] : pending_) pending = pending || !p.keys.empty();
+    if (!pending) break;
+    if (absl::Status s = Drain(); !s.ok()) return s;
+  }
+  for (auto& [id, task] : tasks_) {
+    if (absl::Status s = task->CommitState(); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EngineRunner::AdvanceWallClock(int64_t ms) {
+  wall_clock_ms_ += ms;
+  for (auto& [id, task] : tasks_) {
+    if (absl::Status s = task->PunctuateWallClock(wall_clock_ms_); !s.ok()) return s;
+  }
+  return Drain();
+}
+
+absl::Status EngineRunner::Send(const internal::OutRecord& r) {
+  if (r.changelog) {
+    ++changelog_records_;
+    return absl::OkStatus();
+  }
+  if (readers_.contains(std::string(r.topic))) {
+    const int32_t partition = r.partition >= 0 ? r.partition
+                                               : internal::DefaultPartition(r.key, options_.partitions);
+    Pending& p = pending_[{std::string(r.topic), partition}];
+    p.keys.emplace_back(r.key);
+    p.values.emplace_back(r.value);
+    p.timestamps.push_back(r.timestamp);
+    return absl::OkStatus();
+  }
+  ++output_records_;
+  output_bytes_ += r.key.size() + r.value.size();
+  if (options_.keep_output) {
+    Output out;
+    out.key.assign(r.key.data(), r.key.size());
+    if (r.value.data() != nullptr) out.value.emplace(r.value);
+    output_.push_back(std::move(out));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sluice::nexmark

@@ -1,0 +1,94 @@
+// EngineRunner: runs a topology's tasks in-process on the caller's thread, without Kafka:
+// the engine mode of sluice-nexmark. Input batches go to the task of their partition;
+// what sinks write to a topic the topology reads (repartition topics) is processed in
+// the same call; changelog records are counted; output records are counted and, when
+// asked, kept. Commits (cache flush, store commit) happen every `commit_events` input
+// records, as an App's commit interval would. Tasks, stores (RocksDB, changelogged to
+// nowhere), caches and serdes are the App's own.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/task.h"
+#include "sluice/config.h"
+#include "sluice/topology.h"
+
+namespace sluice::nexmark {
+
+class EngineRunner final : public internal::RecordCollector {
+ public:
+  struct Options {
+    int32_t partitions = 1;          // of every topic
+    int64_t commit_events = 100'000;
+    bool keep_output = false;
+    std::filesystem::path state_dir;  // empty: a fresh temporary directory, removed after
+  };
+  struct Output {
+    std::string key;
+    std::optional<std::string> value;
+  };
+
+  static absl::StatusOr<std::unique_ptr<EngineRunner>> Create(const Topology& topology,
+                                                              const StreamsConfig& config,
+                                                              Options options);
+  ~EngineRunner() override;
+
+  // Processes a batch of `topic` partition `partition` (offsets must grow) and what it
+  // causes.
+  absl::Status Process(const std::string& topic, int32_t partition,
+                       std::span<const internal::RawRecord> records);
+  // Moves the wall clock on (wall-clock punctuations, idle window close).
+  absl::Status AdvanceWallClock(int64_t ms);
+  // Flushes and commits every task.
+  absl::Status Commit();
+
+  uint64_t output_records() const { return output_records_; }
+  uint64_t output_bytes() const { return output_bytes_; }
+  uint64_t changelog_records() const { return changelog_records_; }
+  uint64_t late_records() const { return metrics_.records_late.load(); }
+  uint64_t skipped_records() const { return metrics_.records_skipped.load(); }
+  // The output records, when Options::keep_output.
+  const std::vector<Output>& output() const { return output_; }
+
+  // RecordCollector
+  absl::Status Send(const internal::OutRecord& r) override;
+  absl::StatusOr<int32_t> PartitionCount(std::string_view) override { return options_.partitions; }
+  int64_t ChangelogEnd(std::string_view, int32_t) override { return -1; }
+
+ private:
+  EngineRunner(const Topology& topology, const StreamsConfig& config, Options options);
+  absl::StatusOr<internal::Task*> TaskFor(int subtopology, int32_t partition);
+  absl::Status Drain();
+
+  // A topic the topology reads that its own sinks write: records waiting per partition.
+  struct Pending {
+    std::vector<std::string> keys, values;
+    std::vector<int64_t> timestamps;
+    int64_t next_offset = 0;
+  };
+
+  Topology topology_;
+  StreamsConfig config_;
+  Options options_;
+  bool own_dir_ = false;
+  std::map<std::string, int> readers_;  // topic (Kafka name) -> sub-topology
+  std::map<std::pair<int, int32_t>, std::unique_ptr<internal::Task>> tasks_;
+  std::map<std::pair<std::string, int32_t>, Pending> pending_;
+  std::shared_ptr<internal::RocksDbBudget> budget_;
+  internal::CacheBudget cache_;
+  internal::TaskMetrics metrics_;
+  int64_t wall_clock_ms_ = 0;
+  int64_t since_commit_ = 0;
+  uint64_t output_records_ = 0, output_bytes_ = 0, changelog_records_ = 0;
+  std::vector<Output> output_;
+  std::vector<internal::RawRecord> raw_;
+};
+
+}  // namespace sluice::nexmark
