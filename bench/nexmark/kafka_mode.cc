@@ -149,6 +149,7 @@ AppTimes MeasureApp(App& app, rd_kafka_t* observer, const std::string& events_to
   Progress progress("sluice", events);
   while (Clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (app.state() == AppState::kError || app.state() == AppState::kPendingError) break;
     const AppMetrics m = app.metrics();
     const auto now = Clock::now();
     if (!first && m.records_in > 0) first = now;
@@ -311,7 +312,7 @@ Result RunKafka(const Flags& f, const Query& query, Input in) {
                                     options.output_topic, f.partitions, query.closes_within_ms);
   const AppMetrics metrics = (*app)->metrics();
   (*app)->Close(std::chrono::seconds(60));
-  if (absl::Status s = (*app)->error(); !s.ok()) Fail(query.name, s);
+  if (absl::Status s = (*app)->error(); !s.ok()) Fail(query.name + " failed", s);
   std::error_code ec;
   std::filesystem::remove_all(state_dir, ec);
   if (!times.ok) Fail(query.name, absl::DeadlineExceededError("the App did not finish within 10 minutes"));
