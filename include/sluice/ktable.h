@@ -633,7 +633,7 @@ class KGroupedStream {
                   "V(const V& aggregate, const V& value)");
     static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, V>,
                   "KGroupedStream::Reduce: the serdes of Materialized do not match K and V");
-    auto apply = [reducer](const K&, const V& value, const std::optional<V>& current) mutable -> V {
+    auto apply = [reducer](const K&, const V& value, std::optional<V>&& current) mutable -> V {
       return current ? reducer(*current, value) : value;
     };
     return Aggregate_<KS, VS>(materialized, apply, "KSTREAM-REDUCE-");
@@ -664,8 +664,8 @@ class KGroupedStream {
     static_assert(std::is_same_v<typename KS::Type, K>,
                   "KGroupedStream::Aggregate: the key serde of Materialized does not serialize K");
     auto apply = [initializer, aggregator](const K& key, const V& value,
-                                           const std::optional<VA>& current) mutable -> VA {
-      return aggregator(key, value, current ? VA(*current) : VA(initializer()));
+                                           std::optional<VA>&& current) mutable -> VA {
+      return aggregator(key, value, current ? VA(std::move(*current)) : VA(initializer()));
     };
     return Aggregate_<KS, VAS>(materialized, apply, "KSTREAM-AGGREGATE-");
   }
@@ -777,8 +777,8 @@ class KGroupedTable {
                   "KGroupedTable::Reduce: the adder and subtractor must be callable as "
                   "V(const V& aggregate, const V& value)");
     auto adjust = [adder, subtractor](const K&, const Change<V>& change,
-                                      const std::optional<V>& current) mutable -> std::optional<V> {
-      std::optional<V> agg = current;
+                                      std::optional<V>&& current) mutable -> std::optional<V> {
+      std::optional<V> agg = std::move(current);
       if (change.old_value && agg) agg = subtractor(*agg, *change.old_value);
       if (change.new_value) agg = agg ? adder(*agg, *change.new_value) : *change.new_value;
       return agg;
@@ -803,10 +803,11 @@ class KGroupedTable {
                   "KGroupedTable::Aggregate: the initializer must be callable as VA(), the "
                   "adder and subtractor as VA(const K& key, const V& value, VA aggregate)");
     auto adjust = [initializer, adder, subtractor](const K& key, const Change<V>& change,
-                                                   const std::optional<VA>& current) mutable
+                                                   std::optional<VA>&& current) mutable
         -> std::optional<VA> {
-      VA agg = current ? VA(*current) : VA(initializer());
-      if (change.old_value && current) agg = subtractor(key, *change.old_value, std::move(agg));
+      const bool had = current.has_value();
+      VA agg = current ? VA(std::move(*current)) : VA(initializer());
+      if (change.old_value && had) agg = subtractor(key, *change.old_value, std::move(agg));
       if (change.new_value) agg = adder(key, *change.new_value, std::move(agg));
       return agg;
     };
@@ -897,8 +898,8 @@ class CogroupedKStream {
     }
     graph_->AddStore(materialized.Spec(store));
     auto apply = [initializer](const K& key, const Step& step,
-                               const std::optional<VA>& current) mutable -> VA {
-      return step(key, current ? VA(*current) : VA(initializer()));
+                               std::optional<VA>&& current) mutable -> VA {
+      return step(key, current ? VA(std::move(*current)) : VA(initializer()));
     };
     internal::GraphNode node;
     node.name = graph_->NextName("COGROUPKSTREAM-AGGREGATE-");

@@ -151,7 +151,7 @@ class TimeWindowedKStream {
                   "V(const V& aggregate, const V& value)");
     static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, V>,
                   "TimeWindowedKStream::Reduce: the serdes of Materialized do not match K and V");
-    auto apply = [reducer](const K&, const V& value, const std::optional<V>& current) mutable -> V {
+    auto apply = [reducer](const K&, const V& value, std::optional<V>&& current) mutable -> V {
       return current ? reducer(*current, value) : value;
     };
     return Build(materialized, apply, "KSTREAM-REDUCE-");
@@ -182,8 +182,8 @@ class TimeWindowedKStream {
     static_assert(std::is_same_v<typename KS::Type, K>,
                   "TimeWindowedKStream::Aggregate: the key serde of Materialized does not serialize K");
     auto apply = [initializer, aggregator](const K& key, const V& value,
-                                           const std::optional<VA>& current) mutable -> VA {
-      return aggregator(key, value, current ? VA(*current) : VA(initializer()));
+                                           std::optional<VA>&& current) mutable -> VA {
+      return aggregator(key, value, current ? VA(std::move(*current)) : VA(initializer()));
     };
     return Build(materialized, apply, "KSTREAM-AGGREGATE-");
   }
@@ -309,7 +309,7 @@ class SessionWindowedKStream {
                   "V(const V& aggregate, const V& value)");
     static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, V>,
                   "SessionWindowedKStream::Reduce: the serdes of Materialized do not match K and V");
-    auto apply = [reducer](const K&, const V& value, const std::optional<V>& current) mutable -> V {
+    auto apply = [reducer](const K&, const V& value, std::optional<V>&& current) mutable -> V {
       return current ? reducer(*current, value) : value;
     };
     auto merge = [reducer](const K&, const V& a, const V& b) mutable -> V { return reducer(a, b); };
@@ -347,8 +347,8 @@ class SessionWindowedKStream {
                   "SessionWindowedKStream::Aggregate: the key serde of Materialized does not "
                   "serialize K");
     auto apply = [initializer, aggregator](const K& key, const V& value,
-                                           const std::optional<VA>& current) mutable -> VA {
-      return aggregator(key, value, current ? VA(*current) : VA(initializer()));
+                                           std::optional<VA>&& current) mutable -> VA {
+      return aggregator(key, value, current ? VA(std::move(*current)) : VA(initializer()));
     };
     auto merge = [merger](const K& key, const VA& a, const VA& b) mutable -> VA {
       return merger(key, a, b);

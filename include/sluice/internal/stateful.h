@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "sluice/internal/node.h"
 #include "sluice/internal/source_sink.h"
 #include "sluice/internal/stateless.h"
@@ -280,8 +281,8 @@ class ChangeEmitter : public CacheFlushListener {
 
 // count / reduce / aggregate of a grouped stream (V: its values) or of a grouped table
 // (V: Change<...>, the subtraction and addition of a row's old and new value).
-// `Apply(key, value, current)` returns the new aggregate (current is nullopt for a key
-// seen for the first time); a table aggregation may return std::optional, where nullopt
+// `Apply(key, value, std::optional<VA>&& current)` returns the new aggregate (current is
+// nullopt for a key seen for the first time; Apply may move from it); a table aggregation may return std::optional, where nullopt
 // deletes the key.
 template <class V, Serde KS, Serde VAS, class Apply>
 class AggregateNode final : public Input<typename KS::Type, V> {
@@ -311,23 +312,42 @@ class AggregateNode final : public Input<typename KS::Type, V> {
       std::optional<VA> current;
       int64_t timestamp = r->timestamp;
       PositionSet positions;
-      if (store_.Lookup(key, &stored)) {
-        current = store_.DecodeValue(stored.value);
-        timestamp = std::max(timestamp, stored.timestamp);
+      int64_t stored_timestamp = 0;
+      auto hot = recent_.find(key);
+      if (hot != recent_.end()) {
+        // What this node last wrote for the key, still decoded. Taken out: if the
+        // aggregator throws, the key is read from the store next time.
+        stored_timestamp = hot->second.timestamp;
+        positions = std::move(hot->second.positions);
+        current = std::move(hot->second.value);
+        recent_.erase(hot);
+      } else if (store_.Lookup(key, &stored)) {
+        stored_timestamp = stored.timestamp;
         positions = std::move(stored.positions);
+        current = store_.DecodeValue(stored.value);
+      }
+      if (current) {
+        timestamp = std::max(timestamp, stored_timestamp);
         if (positions.Covers(position)) {
           // Applied before: emit what the store holds (unless the cache will).
           if (!emitter_.caching()) {
-            emitter_.Add(r->key, current, current, stored.timestamp, r->offset, r->seq);
+            emitter_.Add(r->key, current, current, stored_timestamp, r->offset, r->seq);
           }
+          Remember(key, std::move(*current), stored_timestamp, std::move(positions));
           continue;
         }
       }
-      std::optional<VA> next = apply_(std::as_const(r->key), std::as_const(r->value), current);
+      // The aggregate is handed over to be updated in place; a copy only when the old
+      // value is emitted below (no cache).
+      const bool existed = current.has_value();
+      std::optional<VA> next =
+          apply_(std::as_const(r->key), std::as_const(r->value),
+                 emitter_.caching() ? std::move(current) : std::optional<VA>(current));
       positions.Advance(position);
       if (next) {
         store_.Put(key, *next, timestamp, positions, r->offset);
-      } else if (current) {
+        if (emitter_.caching()) Remember(key, std::move(*next), timestamp, std::move(positions));
+      } else if (existed) {
         store_.Delete(key);
       }
       if (!emitter_.caching()) {
@@ -338,13 +358,32 @@ class AggregateNode final : public Input<typename KS::Type, V> {
   }
 
   void FlushCache() override { emitter_.FlushStore(); }
-  void Reset() override { counter_.Reset(); }
+  void Reset() override {
+    counter_.Reset();
+    recent_.clear();
+  }
 
  private:
+  // The aggregates this node wrote last, decoded, so that a key updated again soon (a hot
+  // auction's top ten, a busy customer's totals) is not decoded from its bytes at every
+  // record. Only this node writes its store, so what it wrote is what the store holds.
+  // At most kRecentKeys entries; when full, it starts over.
+  static constexpr size_t kRecentKeys = 1024;
+  struct Recent {
+    VA value;
+    int64_t timestamp = 0;
+    PositionSet positions;
+  };
+  void Remember(std::string_view key, VA value, int64_t timestamp, PositionSet positions) {
+    if (recent_.size() >= kRecentKeys) recent_.clear();
+    recent_.insert_or_assign(std::string(key), Recent{std::move(value), timestamp, std::move(positions)});
+  }
+
   TypedStore<KS, VAS> store_;
   ChangeEmitter<KS, VAS> emitter_;
   Apply apply_;
   PositionCounter counter_;
+  absl::flat_hash_map<std::string, Recent, StringHash, StringEq> recent_;
 };
 
 // Writes (key, new value or delete) into a table's store and emits the change.

@@ -374,7 +374,9 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
           positions = std::move(current->positions);
           old = std::move(current->value);
         }
-        VA next = apply_(std::as_const(r->key), std::as_const(r->value), std::as_const(old));
+        // Updated in place; a copy only when the old value is emitted (no cache).
+        VA next = apply_(std::as_const(r->key), std::as_const(r->value),
+                         agg_.emitter().caching() ? std::move(old) : std::optional<VA>(old));
         positions.Advance(position);
         clock.written().Written(segment, hash);
         agg_.Write(store_key_, r->key, window, std::move(next), std::move(old), timestamp,
@@ -572,7 +574,7 @@ class SlidingWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
       positions = base->positions;
       timestamp = std::max(timestamp, base->timestamp);
     }
-    VA next = apply_(std::as_const(r.key), std::as_const(r.value), std::as_const(current));
+    VA next = apply_(std::as_const(r.key), std::as_const(r.value), std::optional<VA>(current));
     positions.Advance(position_);
     agg_.Write(store_key_, r.key, window, std::move(next), fresh ? std::nullopt : std::move(current),
                timestamp, positions, r.offset, r.seq);
@@ -685,7 +687,7 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
         index_.Remove(key, s.window);
       }
     }
-    VA next = apply_(std::as_const(r.key), std::as_const(r.value), std::as_const(aggregate));
+    VA next = apply_(std::as_const(r.key), std::as_const(r.value), std::optional<VA>(aggregate));
     positions.Advance(position);
     SessionStoreKey(agg_.clock().segments(), key, merged.start_ms, merged.end_ms, &store_key_);
     agg_.clock().written().Written(agg_.clock().segments().Of(merged.end_ms), key);
