@@ -55,7 +55,9 @@ TEST(SagaCrash, KilledThreeTimesWhileOrdersArriveTheInvariantsHold) {
     for (const SagaRecord& r : in.inventory) ASSERT_TRUE(w->Write(topics.inventory_events, r.key, r.value).ok());
     const size_t n = std::max(in.orders.size(), in.payments.size());
     for (size_t i = 0; i < n; ++i) {
-      if (i < in.orders.size()) ASSERT_TRUE(w->Write(topics.orders, in.orders[i].key, in.orders[i].value).ok());
+      if (i < in.orders.size()) {
+        ASSERT_TRUE(w->Write(topics.orders, in.orders[i].key, in.orders[i].value).ok());
+      }
       if (i < in.payments.size()) {
         ASSERT_TRUE(w->Write(topics.payments, in.payments[i].key, in.payments[i].value).ok());
       }
