@@ -36,7 +36,9 @@ absl::StatusOr<std::unique_ptr<EngineRunner>> EngineRunner::Create(const Topolog
       const std::string name = sub.source_internal[t]
                                    ? Cat(config.application_id(), "-", sub.source_topics[t])
                                    : sub.source_topics[t];
-      r->readers_[name] = static_cast<int>(i);
+      Reader& reader = r->readers_[name];
+      reader.subtopology = static_cast<int>(i);
+      reader.pending.resize(static_cast<size_t>(r->options_.partitions));
     }
   }
   r->budget_ = internal::RocksDbBudget::Get(static_cast<size_t>(config.rocksdb_memory_budget()));
@@ -73,7 +75,7 @@ absl::Status EngineRunner::Process(const std::string& topic, int32_t partition,
                                    std::span<const internal::RawRecord> records) {
   auto reader = readers_.find(topic);
   if (reader == readers_.end()) return absl::NotFoundError(Cat("the topology reads no topic '", topic, "'"));
-  absl::StatusOr<internal::Task*> task = TaskFor(reader->second, partition);
+  absl::StatusOr<internal::Task*> task = TaskFor(reader->second.subtopology, partition);
   if (!task.ok()) return task.status();
   if (absl::Status s = (*task)->Process(topic, partition, records); !s.ok()) return s;
   if (absl::Status s = Drain(); !s.ok()) return s;
@@ -82,35 +84,41 @@ absl::Status EngineRunner::Process(const std::string& topic, int32_t partition,
   return absl::OkStatus();
 }
 
+bool EngineRunner::HasPending() const {
+  for (const auto& [topic, reader] : readers_) {
+    for (const Pending& p : reader.pending) {
+      if (!p.keys.empty()) return true;
+    }
+  }
+  return false;
+}
+
 absl::Status EngineRunner::Drain() {
-  bool more = true;
-  while (more) {
-    more = false;
-    for (auto& [topic_partition, pending] : pending_) {
-      if (pending.keys.empty()) continue;
-      more = true;
-      Pending batch;
-      batch.next_offset = pending.next_offset;
-      std::swap(batch.keys, pending.keys);
-      std::swap(batch.values, pending.values);
-      std::swap(batch.timestamps, pending.timestamps);
-      const int64_t first = pending.next_offset;
-      pending.next_offset += static_cast<int64_t>(batch.keys.size());
-      raw_.clear();
-      for (size_t i = 0; i < batch.keys.size(); ++i) {
-        internal::RawRecord r;
-        r.key = batch.keys[i];
-        r.value = batch.values[i];
-        r.timestamp = batch.timestamps[i];
-        r.offset = first + static_cast<int64_t>(i);
-        raw_.push_back(r);
+  while (HasPending()) {
+    for (auto& [topic, reader] : readers_) {
+      for (size_t partition = 0; partition < reader.pending.size(); ++partition) {
+        Pending& pending = reader.pending[partition];
+        if (pending.keys.empty()) continue;
+        // Taken out first: processing may write more to this same partition.
+        Pending batch;
+        std::swap(batch, pending);
+        pending.next_offset = batch.next_offset + static_cast<int64_t>(batch.keys.size());
+        raw_.clear();
+        for (size_t i = 0; i < batch.keys.size(); ++i) {
+          internal::RawRecord r;
+          r.key = batch.keys[i];
+          r.value = batch.values[i];
+          r.timestamp = batch.timestamps[i];
+          r.offset = batch.next_offset + static_cast<int64_t>(i);
+          raw_.push_back(r);
+        }
+        const auto p = static_cast<int32_t>(partition);
+        absl::StatusOr<internal::Task*> task = TaskFor(reader.subtopology, p);
+        if (!task.ok()) return task.status();
+        std::vector<internal::RawRecord> records = std::move(raw_);
+        if (absl::Status s = (*task)->Process(topic, p, records); !s.ok()) return s;
+        raw_ = std::move(records);
       }
-      const auto& [topic, partition] = topic_partition;
-      absl::StatusOr<internal::Task*> task = TaskFor(readers_.at(topic), partition);
-      if (!task.ok()) return task.status();
-      std::vector<internal::RawRecord> records = std::move(raw_);
-      if (absl::Status s = (*task)->Process(topic, partition, records); !s.ok()) return s;
-      raw_ = std::move(records);
     }
   }
   return absl::OkStatus();
@@ -123,9 +131,7 @@ absl::Status EngineRunner::Commit() {
     for (auto& [id, task] : tasks_) {
       if (absl::Status s = task->FlushState(); !s.ok()) return s;
     }
-    bool pending = false;
-    for (const auto& [tp, p] : pending_) pending = pending || !p.keys.empty();
-    if (!pending) break;
+    if (!HasPending()) break;
     if (absl::Status s = Drain(); !s.ok()) return s;
   }
   for (auto& [id, task] : tasks_) {
@@ -147,10 +153,14 @@ absl::Status EngineRunner::Send(const internal::OutRecord& r) {
     ++changelog_records_;
     return absl::OkStatus();
   }
-  if (readers_.contains(std::string(r.topic))) {
+  if (auto reader = readers_.find(r.topic); reader != readers_.end()) {
     const int32_t partition = r.partition >= 0 ? r.partition
                                                : internal::DefaultPartition(r.key, options_.partitions);
-    Pending& p = pending_[{std::string(r.topic), partition}];
+    if (partition >= options_.partitions) {
+      return absl::OutOfRangeError(Cat("topic '", r.topic, "' has ", options_.partitions,
+                                       " partitions; there is no partition ", partition));
+    }
+    Pending& p = reader->second.pending[static_cast<size_t>(partition)];
     p.keys.emplace_back(r.key);
     p.values.emplace_back(r.value);
     p.timestamps.push_back(r.timestamp);

@@ -67,20 +67,26 @@ class EngineRunner final : public internal::RecordCollector {
   absl::StatusOr<internal::Task*> TaskFor(int subtopology, int32_t partition);
   absl::Status Drain();
 
-  // A topic the topology reads that its own sinks write: records waiting per partition.
+  // Records written to a topic the topology reads (a repartition topic), waiting in one
+  // partition.
   struct Pending {
     std::vector<std::string> keys, values;
     std::vector<int64_t> timestamps;
     int64_t next_offset = 0;
   };
+  // A topic the topology reads: its sub-topology, and its partitions' waiting records.
+  struct Reader {
+    int subtopology = 0;
+    std::vector<Pending> pending;
+  };
+  bool HasPending() const;
 
   Topology topology_;
   StreamsConfig config_;
   Options options_;
   bool own_dir_ = false;
-  std::map<std::string, int> readers_;  // topic (Kafka name) -> sub-topology
+  std::map<std::string, Reader, std::less<>> readers_;  // by Kafka topic name
   std::map<std::pair<int, int32_t>, std::unique_ptr<internal::Task>> tasks_;
-  std::map<std::pair<std::string, int32_t>, Pending> pending_;
   std::shared_ptr<internal::RocksDbBudget> budget_;
   internal::CacheBudget cache_;
   internal::TaskMetrics metrics_;
