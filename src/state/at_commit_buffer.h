@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -63,11 +64,11 @@ class AtCommitBuffer {
   void TakeSorted(Family cf, F&& f) {
     auto family = families_.find(cf);
     if (family == families_.end()) return;
-    std::vector<const std::pair<const std::string_view, Slot>*> sorted;
+    std::vector<Sortable> sorted;
     sorted.reserve(family->second.size());
-    for (const auto& entry : family->second) sorted.push_back(&entry);
-    std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
-    for (const auto* entry : sorted) f(entry->first, entry->second);
+    for (const auto& entry : family->second) sorted.push_back(Sortable::Of(entry));
+    std::sort(sorted.begin(), sorted.end());
+    for (const Sortable& s : sorted) f(s.entry->first, s.entry->second);
     families_.erase(family);
   }
   // The families holding writes.
@@ -87,6 +88,31 @@ class AtCommitBuffer {
  private:
   static constexpr size_t kBlockBytes = 1u << 20;
   using Writes = absl::flat_hash_map<std::string_view, Slot, StringHash, StringEq>;
+
+  // A write to sort by key: its first 32 bytes (zero-padded) as big-endian integers
+  // decide most comparisons without following the pointer to the key (a window store's
+  // keys share their first 8 bytes, the segment); equal prefixes fall back to comparing
+  // the keys, which keeps the order exactly bytewise.
+  struct Sortable {
+    static constexpr size_t kWords = 4;
+    uint64_t prefix[kWords] = {};
+    const std::pair<const std::string_view, Slot>* entry = nullptr;
+
+    static Sortable Of(const std::pair<const std::string_view, Slot>& entry) {
+      unsigned char bytes[kWords * 8] = {};
+      std::memcpy(bytes, entry.first.data(), std::min(sizeof bytes, entry.first.size()));
+      Sortable s;
+      for (size_t i = 0; i < sizeof bytes; ++i) s.prefix[i / 8] = (s.prefix[i / 8] << 8) | bytes[i];
+      s.entry = &entry;
+      return s;
+    }
+    bool operator<(const Sortable& o) const {
+      for (size_t i = 0; i < kWords; ++i) {
+        if (prefix[i] != o.prefix[i]) return prefix[i] < o.prefix[i];
+      }
+      return entry->first < o.entry->first;
+    }
+  };
 
   Slot& SlotOf(Family cf, std::string_view key) {
     Writes& writes = families_[cf];

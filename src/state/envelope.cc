@@ -6,22 +6,28 @@
 namespace sluice::internal {
 namespace {
 
-void PutVarint(std::string* out, uint64_t v) {
+constexpr size_t kMaxVarint = 10;
+
+// Writes `v` as a varint at `p` (room for kMaxVarint bytes); returns the end.
+char* WriteVarint(char* p, uint64_t v) {
   while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
+    *p++ = static_cast<char>(v | 0x80);
     v >>= 7;
   }
-  out->push_back(static_cast<char>(v));
+  *p++ = static_cast<char>(v);
+  return p;
 }
 
 bool GetVarint(std::string_view* in, uint64_t* v) {
+  const char* p = in->data();
+  const char* const end = p + in->size();
   uint64_t result = 0;
-  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
-    const auto byte = static_cast<uint8_t>(in->front());
-    in->remove_prefix(1);
+  for (int shift = 0; shift <= 63 && p != end; shift += 7) {
+    const auto byte = static_cast<uint8_t>(*p++);
     result |= static_cast<uint64_t>(byte & 0x7f) << shift;
     if ((byte & 0x80) == 0) {
       *v = result;
+      in->remove_prefix(static_cast<size_t>(p - in->data()));
       return true;
     }
   }
@@ -33,13 +39,24 @@ int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cas
 
 }  // namespace
 
-void PositionSet::AppendTo(std::string* out) const {
-  PutVarint(out, entries_.size());
+// The varints are written into room made at the end of `out` at once, then the string
+// is cut to what they took: one size change instead of a push_back per byte.
+char* PositionSet::WriteTo(char* p) const {
+  p = WriteVarint(p, entries_.size());
   for (const WritePosition& e : entries_) {
-    PutVarint(out, e.source);
-    PutVarint(out, ZigZag(e.offset));
-    PutVarint(out, e.sub);
+    p = WriteVarint(p, e.source);
+    p = WriteVarint(p, ZigZag(e.offset));
+    p = WriteVarint(p, e.sub);
   }
+  return p;
+}
+
+size_t PositionSet::MaxBytes() const { return kMaxVarint * (1 + 3 * entries_.size()); }
+
+void PositionSet::AppendTo(std::string* out) const {
+  const size_t old = out->size();
+  out->resize(old + MaxBytes());
+  out->resize(static_cast<size_t>(WriteTo(out->data() + old) - out->data()));
 }
 
 bool PositionSet::ParseFrom(std::string_view* in) {
@@ -56,10 +73,11 @@ bool PositionSet::ParseFrom(std::string_view* in) {
 
 void EncodeStored(std::string_view value, int64_t timestamp, const PositionSet& positions,
                   std::string* out) {
-  out->clear();
-  PutVarint(out, ZigZag(timestamp));
-  positions.AppendTo(out);
-  out->append(value.data(), value.size());
+  out->resize(kMaxVarint + positions.MaxBytes() + value.size());
+  char* p = WriteVarint(out->data(), ZigZag(timestamp));
+  p = positions.WriteTo(p);
+  if (!value.empty()) std::memcpy(p, value.data(), value.size());
+  out->resize(static_cast<size_t>(p - out->data()) + value.size());
 }
 
 bool DecodeStored(std::string_view bytes, StoredValue* out) {

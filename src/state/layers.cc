@@ -149,7 +149,7 @@ absl::Status CachingStore::Delete(std::string_view key) {
   return EvictIfNeeded();
 }
 
-absl::Status CachingStore::WriteDown(Entry& e) {
+absl::Status CachingStore::WriteDown(Entry& e, bool keep) {
   if (listener_ != nullptr && !e.base_known) {
     // Written without being read first: what it replaces is only known below.
     std::string old;
@@ -164,6 +164,7 @@ absl::Status CachingStore::WriteDown(Entry& e) {
     listener_->OnFlush(e.key, e.deleted ? std::nullopt : std::optional<std::string_view>(e.value),
                        e.base ? std::optional<std::string_view>(*e.base) : std::nullopt);
   }
+  if (!keep) return absl::OkStatus();
   // The store below now holds this entry's value.
   const size_t before = e.Bytes();
   if (e.deleted) {
@@ -189,7 +190,7 @@ absl::Status CachingStore::EvictIfNeeded() {
   while (budget_.used_bytes > budget_.max_bytes && lru_.size() > 1) {
     Entry& victim = lru_.front();
     if (victim.dirty()) {
-      if (absl::Status s = WriteDown(victim); !s.ok()) return s;
+      if (absl::Status s = WriteDown(victim, /*keep=*/false); !s.ok()) return s;
       MarkClean(victim);
     }
     Forget(lru_.begin());
@@ -202,7 +203,7 @@ absl::Status CachingStore::Flush() {
   dirty.swap(dirty_);
   for (Entry* e : dirty) {
     e->dirty_index = kClean;
-    if (absl::Status s = WriteDown(*e); !s.ok()) return s;
+    if (absl::Status s = WriteDown(*e, /*keep=*/true); !s.ok()) return s;
   }
   return inner_->Flush();
 }
@@ -299,7 +300,7 @@ absl::Status CachingStore::DropBefore(std::string_view end) {
     auto entry = it++;
     if (entry->key >= end) continue;
     if (entry->dirty()) {
-      if (absl::Status s = WriteDown(*entry); !s.ok()) return s;
+      if (absl::Status s = WriteDown(*entry, /*keep=*/false); !s.ok()) return s;
       MarkClean(*entry);
     }
     Forget(entry);

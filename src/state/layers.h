@@ -119,7 +119,9 @@ class CachingStore final : public KeyValueBytesStore {
   absl::Status Write(Entry& e, std::string_view value);
   void MarkDirty(Entry& e);
   void MarkClean(Entry& e);
-  absl::Status WriteDown(Entry& e);
+  // Lets a dirty entry down and tells the listener; `keep`: the entry stays cached (and
+  // now matches the store below), else it is about to be forgotten.
+  absl::Status WriteDown(Entry& e, bool keep);
   absl::Status EvictIfNeeded();
   // Removes an entry from the cache (its write-down, if dirty, is the caller's).
   void Forget(Lru::iterator entry);

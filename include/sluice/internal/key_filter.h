@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/hash/hash.h"
+
 namespace sluice::internal {
 
 class KeyFilter {
@@ -23,7 +25,9 @@ class KeyFilter {
   }
 
   // The hash Add and MayContain take: computed once for a key asked of several filters.
-  static uint64_t Hash(std::string_view key) { return std::hash<std::string_view>{}(key); }
+  static uint64_t Hash(std::string_view key) {
+    return absl::Hash<absl::string_view>{}(absl::string_view(key.data(), key.size()));
+  }
 
   void Add(std::string_view key) { AddHash(Hash(key)); }
   bool MayContain(std::string_view key) const { return MayContainHash(Hash(key)); }

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -56,15 +57,21 @@ class PositionSet {
   }
   bool empty() const { return entries_.empty(); }
   void clear() { entries_.clear(); }
-  const std::vector<WritePosition>& entries() const { return entries_; }
+  using Entries = absl::InlinedVector<WritePosition, 2>;
+  const Entries& entries() const { return entries_; }
 
   // Appends the varint encoding (count, then source/offset/sub per entry).
   void AppendTo(std::string* out) const;
+  // The same encoding written at `p`, which has room for MaxBytes(); returns its end.
+  char* WriteTo(char* p) const;
+  size_t MaxBytes() const;
   // Parses what AppendTo wrote from the front of `in` and advances it.
   bool ParseFrom(std::string_view* in);
 
  private:
-  std::vector<WritePosition> entries_;
+  // Inline: a set usually holds one source, and the aggregations decode, move and
+  // re-encode a set at every update; a heap vector cost an allocation each time.
+  Entries entries_;
 };
 
 // What a store holds for one key: the encoded envelope is
@@ -75,6 +82,7 @@ struct StoredValue {
   PositionSet positions;
 };
 
+// `value` must not view `out`.
 void EncodeStored(std::string_view value, int64_t timestamp, const PositionSet& positions,
                   std::string* out);
 bool DecodeStored(std::string_view bytes, StoredValue* out);

@@ -9,6 +9,8 @@
 #include <functional>
 #include <type_traits>
 
+#include "absl/hash/hash.h"
+
 namespace sluice::internal {
 
 template <class T>
@@ -43,7 +45,9 @@ namespace sluice::internal {
 // convert to in Debian's Abseil).
 struct StringHash {
   using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  size_t operator()(std::string_view s) const {
+    return absl::Hash<absl::string_view>{}(absl::string_view(s.data(), s.size()));
+  }
 };
 struct StringEq {
   using is_transparent = void;
