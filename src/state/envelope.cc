@@ -18,9 +18,16 @@ char* WriteVarint(char* p, uint64_t v) {
   return p;
 }
 
-bool GetVarint(std::string_view* in, uint64_t* v) {
+// Reads a varint from the front of `in`; a one-byte varint (a position's count, source
+// and sub) takes the short way.
+inline bool GetVarint(std::string_view* in, uint64_t* v) {
   const char* p = in->data();
   const char* const end = p + in->size();
+  if (p != end && static_cast<uint8_t>(*p) < 0x80) {
+    *v = static_cast<uint8_t>(*p);
+    in->remove_prefix(1);
+    return true;
+  }
   uint64_t result = 0;
   for (int shift = 0; shift <= 63 && p != end; shift += 7) {
     const auto byte = static_cast<uint8_t>(*p++);
