@@ -618,7 +618,8 @@ class KGroupedStream {
   }
 
   // Combines the values per key: reducer(aggregate, value); the first value of a key is
-  // its first aggregate.
+  // its first aggregate. The aggregate is passed as an rvalue: a reducer that takes it by
+  // value (V aggregate, const V& value) gets it moved, not copied.
   template <class F>
   KTable<K, V> Reduce(F reducer) const {
     static_assert(HasDefaultSerde<K> && HasDefaultSerde<V>,
@@ -634,7 +635,7 @@ class KGroupedStream {
     static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, V>,
                   "KGroupedStream::Reduce: the serdes of Materialized do not match K and V");
     auto apply = [reducer](const K&, const V& value, std::optional<V>&& current) mutable -> V {
-      return current ? reducer(*current, value) : value;
+      return current ? reducer(std::move(*current), value) : value;
     };
     return Aggregate_<KS, VS>(materialized, apply, "KSTREAM-REDUCE-");
   }

@@ -41,12 +41,13 @@ class WindowValueGetter final : public ValueGetter<Windowed<typename KS::Type>, 
       : store_(store, std::move(ks), std::move(vas)), segments_(retention_ms),
         store_key_(std::move(key)) {}
 
-  std::optional<TableValue<VA>> Get(const Windowed<K>& windowed) override {
+  const TableValue<VA>* Get(const Windowed<K>& windowed) override {
     store_key_(segments_, store_.KeyBytes(windowed.key, -1), windowed.window, &bytes_);
-    if (!store_.Lookup(bytes_, &stored_)) return std::nullopt;
+    if (!store_.Lookup(bytes_, &stored_)) return nullptr;
     // A session's store key holds its start; its end is the value's timestamp.
-    if (StoreKey::kSessions && stored_.timestamp != windowed.window.end_ms) return std::nullopt;
-    return TableValue<VA>{store_.DecodeValue(stored_.value), stored_.timestamp};
+    if (StoreKey::kSessions && stored_.timestamp != windowed.window.end_ms) return nullptr;
+    result_ = TableValue<VA>{store_.DecodeValue(stored_.value), stored_.timestamp};
+    return &result_;
   }
 
   static GetterSupplierPtr<Windowed<K>, VA> Supplier(std::string store, KS ks, VAS vas,
@@ -66,6 +67,7 @@ class WindowValueGetter final : public ValueGetter<Windowed<typename KS::Type>, 
   StoreKey store_key_;
   std::string bytes_;
   StoredValue stored_;
+  TableValue<VA> result_;
 };
 
 struct WindowStoreKeyOf {
@@ -136,7 +138,8 @@ class TimeWindowedKStream {
     return Build(materialized, apply, "KSTREAM-AGGREGATE-", named);
   }
 
-  // Combines the values per key and window: reducer(aggregate, value).
+  // Combines the values per key and window: reducer(aggregate, value), the aggregate
+  // passed as an rvalue (moved into a reducer that takes it by value).
   template <class F>
   KTable<Windowed<K>, V> Reduce(F reducer) const {
     static_assert(HasDefaultSerde<K> && HasDefaultSerde<V>,
@@ -152,7 +155,7 @@ class TimeWindowedKStream {
     static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, V>,
                   "TimeWindowedKStream::Reduce: the serdes of Materialized do not match K and V");
     auto apply = [reducer](const K&, const V& value, std::optional<V>&& current) mutable -> V {
-      return current ? reducer(*current, value) : value;
+      return current ? reducer(std::move(*current), value) : value;
     };
     return Build(materialized, apply, "KSTREAM-REDUCE-");
   }
@@ -310,7 +313,7 @@ class SessionWindowedKStream {
     static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, V>,
                   "SessionWindowedKStream::Reduce: the serdes of Materialized do not match K and V");
     auto apply = [reducer](const K&, const V& value, std::optional<V>&& current) mutable -> V {
-      return current ? reducer(*current, value) : value;
+      return current ? reducer(std::move(*current), value) : value;
     };
     auto merge = [reducer](const K&, const V& a, const V& b) mutable -> V { return reducer(a, b); };
     auto initial = []() -> std::optional<V> { return std::nullopt; };

@@ -209,6 +209,36 @@ TEST(Aggregate, ReduceCombinesValuesPerKey) {
   EXPECT_EQ(out.ReadKeyValuesToList(), (std::vector<SIKV>{{"a", 5}, {"a", 12}, {"b", 1}}));
 }
 
+// The aggregate reaches a by-value reducer by move: the buffer it returned for a key is
+// the one it gets back at the key's next value (a copy would be a new allocation, made
+// while the old one still lives, so never at the same address).
+TEST(Aggregate, AReducerTakingTheAggregateByValueGetsItMovedNotCopied) {
+  const char* returned = nullptr;
+  std::vector<bool> got_back;
+  StreamsBuilder builder;
+  builder.Stream<std::string, std::string>("parts")
+      .GroupByKey()
+      .Reduce([&](std::string agg, const std::string& part) {
+        got_back.push_back(agg.data() == returned);
+        agg.reserve(256);  // no reallocation below: the buffer stays the one returned
+        agg += part;
+        returned = agg.data();
+        return agg;
+      })
+      .ToStream()
+      .To("joined", Produced<StringSerde, StringSerde>());
+  auto driver = MakeDriver(builder);
+  ASSERT_NE(driver, nullptr);
+  auto in = driver->CreateInputTopic("parts", StringSerde(), StringSerde());
+  const std::string part(40, 'p');  // past the small-string buffer
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(in.PipeInput("k", part).ok());
+  EXPECT_EQ(got_back, (std::vector<bool>{false, true, true}));
+  auto out = driver->CreateOutputTopic("joined", StringSerde(), StringSerde());
+  auto results = out.ReadKeyValuesToList();
+  ASSERT_FALSE(results.empty());
+  EXPECT_EQ(results.back().value, std::string(160, 'p'));
+}
+
 TEST(Aggregate, AggregateFoldsFromTheInitializer) {
   StreamsBuilder builder;
   builder.Stream<std::string, std::string>("words")

@@ -186,9 +186,8 @@ class FkSubscriptionNode final : public Input<typename KRS::Type, std::string> {
       }
       EncodeStored("", r->timestamp, PositionSet(), &envelope_);
       Check(store_.Put(key, envelope_), "writing");
-      std::optional<TableValue<VR>> found = right_->Get(r->key);
-      Respond(left_key, fk, found ? std::optional<VR>(std::move(found->value)) : std::nullopt,
-              *r);
+      const TableValue<VR>* found = right_->Get(r->key);
+      Respond(left_key, fk, found != nullptr ? std::optional<VR>(found->value) : std::nullopt, *r);
     }
     out_.Emit(buffer_.View(), true, batch.context);
   }
@@ -293,8 +292,8 @@ class FkResponseNode final : public Input<std::string, std::string> {
       const std::string_view right_bytes = in.substr(fk_size + 1);
       KL key{};
       if (!kls_.Deserialize(r->key, key).ok()) Malformed(*r, *batch.context);
-      std::optional<TableValue<VL>> left = left_->Get(key);
-      if (!left) continue;  // the left row is gone; its delete was emitted then
+      const TableValue<VL>* left = left_->Get(key);
+      if (left == nullptr) continue;  // the left row is gone; its delete was emitted then
       std::optional<KR> current = ExtractForeignKey<KR>(extractor_, key, left->value);
       if (!current || SerializeOrFail(krs_, *current, "foreign key") != fk) continue;  // stale
       std::optional<VR> right;
@@ -304,7 +303,7 @@ class FkResponseNode final : public Input<std::string, std::string> {
       }
       Record<KL, std::optional<VOut>>& out = buffer_.Next();
       out.key = std::move(key);
-      out.value = fn_(out.key, std::optional<VL>(std::move(left->value)), right);
+      out.value = fn_(out.key, std::optional<VL>(left->value), right);
       CopyMeta(*r, out);
       out.headers = nullptr;
     }

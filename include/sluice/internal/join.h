@@ -98,14 +98,14 @@ class StreamTableJoinNode final : public Input<K, V> {
       if constexpr (IsOptional<V>::value) {
         if (!r->value) continue;
       }
-      std::optional<TableValue<VT>> found = table_->Get(select_(std::as_const(r->key), std::as_const(r->value)));
+      const TableValue<VT>* found = table_->Get(select_(std::as_const(r->key), std::as_const(r->value)));
       if constexpr (kLeft) {
         std::optional<VT> right;
-        if (found) right = std::move(found->value);
+        if (found != nullptr) right = found->value;
         Emit(*r, CallJoiner(joiner_, std::as_const(r->key), std::as_const(r->value),
                             std::as_const(right)));
       } else {
-        if (!found) continue;
+        if (found == nullptr) continue;
         Emit(*r, CallJoiner(joiner_, std::as_const(r->key), std::as_const(r->value),
                             std::as_const(found->value)));
       }
@@ -144,11 +144,11 @@ class TableTableJoinNode final : public Input<K, Change<VThis>> {
   void Process(const Batch<K, Change<VThis>>& batch) override {
     buffer_.Clear();
     for (Record<K, Change<VThis>>* r : batch.records) {
-      std::optional<TableValue<VOther>> found = other_->Get(r->key);
+      const TableValue<VOther>* found = other_->Get(r->key);
       std::optional<VOther> other;
       int64_t timestamp = r->timestamp;
-      if (found) {
-        other = std::move(found->value);
+      if (found != nullptr) {
+        other = found->value;
         timestamp = std::max(timestamp, found->timestamp);
       }
       std::optional<VOut> new_value = Join(r->key, r->value.new_value, other);
@@ -233,23 +233,24 @@ class JoinValueGetter final : public ValueGetter<K, VOut> {
                   std::unique_ptr<ValueGetter<K, R>> right, Fn fn)
       : left_(std::move(left)), right_(std::move(right)), fn_(std::move(fn)) {}
 
-  std::optional<TableValue<VOut>> Get(const K& key) override {
-    std::optional<TableValue<L>> l = left_->Get(key);
-    std::optional<TableValue<R>> r = right_->Get(key);
+  const TableValue<VOut>* Get(const K& key) override {
+    const TableValue<L>* l = left_->Get(key);
+    const TableValue<R>* r = right_->Get(key);
     std::optional<L> lv;
     std::optional<R> rv;
     int64_t timestamp = 0;
-    if (l) {
-      lv = std::move(l->value);
+    if (l != nullptr) {
+      lv = l->value;
       timestamp = l->timestamp;
     }
-    if (r) {
-      rv = std::move(r->value);
+    if (r != nullptr) {
+      rv = r->value;
       timestamp = std::max(timestamp, r->timestamp);
     }
     std::optional<VOut> value = fn_(key, lv, rv);
-    if (!value) return std::nullopt;
-    return TableValue<VOut>{std::move(*value), timestamp};
+    if (!value) return nullptr;
+    result_ = TableValue<VOut>{std::move(*value), timestamp};
+    return &result_;
   }
 
   static GetterSupplierPtr<K, VOut> Supplier(GetterSupplierPtr<K, L> left,
@@ -273,6 +274,7 @@ class JoinValueGetter final : public ValueGetter<K, VOut> {
   std::unique_ptr<ValueGetter<K, L>> left_;
   std::unique_ptr<ValueGetter<K, R>> right_;
   Fn fn_;
+  TableValue<VOut> result_;
 };
 
 }  // namespace sluice::internal

@@ -25,11 +25,13 @@ struct TableValue {
   int64_t timestamp = 0;
 };
 
+// Get returns the key's value, or null if the table has none; the value is the getter's
+// and stays valid until its next Get.
 template <class K, class V>
 class ValueGetter {
  public:
   virtual ~ValueGetter() = default;
-  virtual std::optional<TableValue<V>> Get(const K& key) = 0;
+  virtual const TableValue<V>* Get(const K& key) = 0;
 };
 
 // Makes a table's getter inside a task; `stores` are the stores it reads, which the
@@ -43,22 +45,46 @@ struct ValueGetterSupplier {
 template <class K, class V>
 using GetterSupplierPtr = std::shared_ptr<const ValueGetterSupplier<K, V>>;
 
-// Reads a store of the task.
+// Reads a store of the task. A stream joined with a table reads the same hot keys over
+// and over (Nexmark's bids, their auctions), so the getter keeps the last values it
+// decoded, in a small table indexed by the key's hash, each beside the envelope bytes it
+// was decoded from. A read whose stored bytes equal a slot's reuses its value: the
+// envelope holds the value's bytes and its timestamp, so equal bytes are an equal value,
+// whatever key they came from, and a table update (new bytes) is never missed.
 template <Serde KS, Serde VS>
 class StoreValueGetter final : public ValueGetter<typename KS::Type, typename VS::Type> {
  public:
   using K = typename KS::Type;
   using V = typename VS::Type;
+  static constexpr size_t kSlots = 512;
+  static constexpr size_t kMaxKeptBytes = 4096;  // larger values are decoded at each read
 
   StoreValueGetter(KeyValueBytesStore& store, KS ks, VS vs)
       : store_(store, std::move(ks), std::move(vs)) {}
 
-  std::optional<TableValue<V>> Get(const K& key) override {
+  const TableValue<V>* Get(const K& key) override {
     if constexpr (IsOptional<K>::value) {
-      if (!key) return std::nullopt;
+      if (!key) return nullptr;
     }
-    if (!store_.Lookup(store_.KeyBytes(key, -1), &stored_)) return std::nullopt;
-    return TableValue<V>{store_.DecodeValue(stored_.value), stored_.timestamp};
+    const std::string_view key_bytes = store_.KeyBytes(key, -1);
+    bool found = false;
+    if (absl::Status s = store_.bytes().Get(key_bytes, &envelope_, &found); !s.ok()) {
+      throw TaskFailure(absl::Status(s.code(), Cat("reading state store '", store_.name(), "': ",
+                                                   s.message())));
+    }
+    if (!found) return nullptr;
+    if (envelope_.size() > kMaxKeptBytes) {
+      uncached_ = Decode(envelope_);
+      return &uncached_;
+    }
+    if (slots_.empty()) slots_.resize(kSlots);
+    Slot& slot = slots_[StringHash{}(key_bytes) % kSlots];
+    if (!slot.used || slot.envelope != envelope_) {
+      slot.value = Decode(envelope_);
+      slot.envelope.assign(envelope_);
+      slot.used = true;
+    }
+    return &slot.value;
   }
 
   static GetterSupplierPtr<K, V> Supplier(std::string store, KS ks, VS vs) {
@@ -80,8 +106,25 @@ class StoreValueGetter final : public ValueGetter<typename KS::Type, typename VS
   }
 
  private:
+  struct Slot {
+    bool used = false;
+    std::string envelope;
+    TableValue<V> value;
+  };
+
+  TableValue<V> Decode(std::string_view envelope) {
+    StoredValue stored;
+    if (!DecodeStored(envelope, &stored)) {
+      throw TaskFailure(absl::DataLossError(
+          Cat("state store '", store_.name(), "': a stored value has a malformed envelope")));
+    }
+    return TableValue<V>{store_.DecodeValue(stored.value), stored.timestamp};
+  }
+
   TypedStore<KS, VS> store_;
-  StoredValue stored_;
+  std::string envelope_;
+  std::vector<Slot> slots_;  // made at the first read
+  TableValue<V> uncached_;
 };
 
 // Applies `fn(key, optional<V> parent value) -> optional<V2>` to a parent's getter:
@@ -92,12 +135,13 @@ class DerivedValueGetter final : public ValueGetter<K, V2> {
   DerivedValueGetter(std::unique_ptr<ValueGetter<K, V>> parent, Fn fn)
       : parent_(std::move(parent)), fn_(std::move(fn)) {}
 
-  std::optional<TableValue<V2>> Get(const K& key) override {
-    std::optional<TableValue<V>> got = parent_->Get(key);
-    if (!got) return std::nullopt;
-    std::optional<V2> value = fn_(key, std::optional<V>(std::move(got->value)));
-    if (!value) return std::nullopt;
-    return TableValue<V2>{std::move(*value), got->timestamp};
+  const TableValue<V2>* Get(const K& key) override {
+    const TableValue<V>* got = parent_->Get(key);
+    if (got == nullptr) return nullptr;
+    std::optional<V2> value = fn_(key, std::optional<V>(got->value));
+    if (!value) return nullptr;
+    result_ = TableValue<V2>{std::move(*value), got->timestamp};
+    return &result_;
   }
 
   static GetterSupplierPtr<K, V2> Supplier(GetterSupplierPtr<K, V> parent, Fn fn) {
@@ -112,6 +156,7 @@ class DerivedValueGetter final : public ValueGetter<K, V2> {
  private:
   std::unique_ptr<ValueGetter<K, V>> parent_;
   Fn fn_;
+  TableValue<V2> result_;
 };
 
 }  // namespace sluice::internal
