@@ -152,6 +152,69 @@ TEST(TimeWindowsTest, WindowsTheCacheEvictsAtCommitAreEmitted) {
   EXPECT_EQ(f.Read(), (std::vector<Out>{{"a", 0, 1000, 2, 20}, {"b", 0, 1000, 1, 30}}));
 }
 
+// An aggregate that is more than a number (here a string of the records' tokens) is kept
+// decoded between updates when the store caches; with more windows than it keeps (4,096)
+// and records out of order and late, the final value of every window must equal a plain
+// computation, cache on and off.
+TEST(TimeWindowsTest, HoppingStringAggregatesMatchAPlainComputationCacheOnAndOff) {
+  constexpr int64_t kSize = 40, kAdvance = 10, kGrace = 30;
+  for (bool cache : {true, false}) {
+    StreamsBuilder builder;
+    builder.Stream<std::string, std::string>("in")
+        .GroupByKey()
+        .WindowedBy(TimeWindows::OfSizeAndGrace(std::chrono::milliseconds(kSize),
+                                                std::chrono::milliseconds(kGrace))
+                        .AdvanceBy(std::chrono::milliseconds(kAdvance)))
+        .Aggregate([] { return std::string(); },
+                   [](const std::string&, const std::string& token, std::string agg) {
+                     return agg + token;
+                   },
+                   Materialized<StringSerde, StringSerde>::As("tokens"))
+        .ToStream()
+        .To("out", Produced<TimeWindowedSerde<StringSerde>, Nullable<StringSerde>>(
+                       TimeWindowedSerde<StringSerde>(kSize), {}));
+    std::map<std::string, std::string> config;
+    if (!cache) config = kNoCache;
+    auto driver = MakeDriver(builder, {}, config);
+    ASSERT_NE(driver, nullptr);
+    auto in = driver->CreateInputTopic("in", StringSerde(), StringSerde());
+    auto out = driver->CreateOutputTopic("out", TimeWindowedSerde<StringSerde>(kSize),
+                                         Nullable<StringSerde>());
+    std::map<std::pair<std::string, int64_t>, std::string> want;
+    std::mt19937 rng(5);
+    int64_t now = 0, stream_time = 0;
+    uint64_t late = 0;
+    for (int i = 0; i < 3000; ++i) {
+      now += static_cast<int64_t>(rng() % 4);
+      // Mostly in order; some up to 50 ms back, past the grace for some of their windows.
+      const int64_t t = std::max<int64_t>(0, now - (rng() % 8 == 0 ? static_cast<int64_t>(rng() % 50) : 0));
+      const std::string key = "k" + std::to_string(rng() % 40);
+      const std::string token = std::to_string(i) + ",";
+      ASSERT_TRUE(in.PipeInput(key, token, t).ok());
+      stream_time = std::max(stream_time, t);
+      bool dropped = false;
+      for (int64_t start = std::max<int64_t>(0, t - kSize + kAdvance) / kAdvance * kAdvance; start <= t;
+           start += kAdvance) {
+        if (start + kSize <= stream_time - kGrace) {
+          dropped = true;
+        } else {
+          want[{key, start}] += token;
+        }
+      }
+      late += dropped ? 1 : 0;
+    }
+    std::map<std::pair<std::string, int64_t>, std::string> got;
+    for (auto& kv : out.ReadKeyValuesToList()) {
+      ASSERT_TRUE(kv.value.has_value());
+      got[{kv.key.key, kv.key.window.start_ms}] = *kv.value;
+    }
+    EXPECT_EQ(got, want) << (cache ? "cache on" : "cache off");
+    EXPECT_GT(want.size(), 4096u);
+    EXPECT_EQ(driver->late_records(), late);
+    EXPECT_GT(late, 0u);
+  }
+}
+
 TEST(TimeWindowsTest, WindowedKeysAreKafkaStreamsBytes) {
   Tumbling f(TimeWindows::OfSizeWithNoGrace(1000ms), TimeWindowedSerde<StringSerde>(1000));
   ASSERT_NE(f.driver, nullptr);
