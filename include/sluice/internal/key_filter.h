@@ -6,11 +6,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <string_view>
 #include <vector>
 
-#include "absl/hash/hash.h"
+#include "sluice/internal/str.h"
 
 namespace sluice::internal {
 
@@ -25,9 +24,7 @@ class KeyFilter {
   }
 
   // The hash Add and MayContain take: computed once for a key asked of several filters.
-  static uint64_t Hash(std::string_view key) {
-    return absl::Hash<absl::string_view>{}(absl::string_view(key.data(), key.size()));
-  }
+  static uint64_t Hash(std::string_view key) { return StringHash{}(key); }
 
   void Add(std::string_view key) { AddHash(Hash(key)); }
   bool MayContain(std::string_view key) const { return MayContainHash(Hash(key)); }

@@ -93,14 +93,23 @@ class TypedStore {
 
   // Reads `key`; on success `out` views this object's buffer until the next call.
   bool Lookup(std::string_view key, StoredValue* out) {
+    std::optional<std::string_view> envelope = ReadEnvelope(key);
+    if (!envelope) return false;
+    DecodeEnvelope(*envelope, out);
+    return true;
+  }
+  // The stored envelope of `key`, viewing this object's buffer until the next call.
+  std::optional<std::string_view> ReadEnvelope(std::string_view key) {
     bool found = false;
     Check(store_.Get(key, &get_buf_, &found), "reading");
-    if (!found) return false;
-    if (!DecodeStored(get_buf_, out)) {
+    if (!found) return std::nullopt;
+    return std::string_view(get_buf_);
+  }
+  void DecodeEnvelope(std::string_view envelope, StoredValue* out) {
+    if (!DecodeStored(envelope, out)) {
       throw TaskFailure(absl::DataLossError(
           Cat("state store '", name(), "': a stored value has a malformed envelope")));
     }
-    return true;
   }
 
   V DecodeValue(std::string_view bytes) {
@@ -279,6 +288,53 @@ class ChangeEmitter : public CacheFlushListener {
   BatchContext flush_context_;
 };
 
+// The values a node wrote to its store last, still decoded, by store key, so that a key
+// (or window) updated again soon is not decoded from its bytes at every record. For a
+// node that alone writes its store, through a cache (whose store then holds what was
+// written). Take moves a value out and leaves none kept, so a node that throws before it
+// keeps the next value leaves nothing stale. At most `max` keys: when full, it starts over.
+// A key's slot stays when its value is taken, so updating a kept key allocates nothing.
+template <class Value>
+class KeptDecoded {
+ public:
+  explicit KeptDecoded(size_t max) : max_(max) {}
+
+  bool Take(std::string_view key, Value* out) {
+    if (map_.empty()) return false;
+    auto it = map_.find(key);
+    if (it == map_.end() || !it->second.held) return false;
+    *out = std::move(it->second.value);
+    it->second.held = false;
+    return true;
+  }
+  void Keep(std::string_view key, Value value) {
+    auto it = map_.find(key);
+    if (it == map_.end()) {
+      if (map_.size() >= max_) map_.clear();
+      it = map_.try_emplace(std::string(key)).first;
+    }
+    it->second.value = std::move(value);
+    it->second.held = true;
+  }
+  void Clear() { map_.clear(); }
+
+ private:
+  struct Slot {
+    Value value{};
+    bool held = false;
+  };
+  size_t max_;
+  absl::flat_hash_map<std::string, Slot, StringHash, StringEq> map_;
+};
+
+// The decoded contents of a stored entry: its value, timestamp and positions.
+template <class V>
+struct DecodedEntry {
+  V value{};
+  int64_t timestamp = 0;
+  PositionSet positions;
+};
+
 // count / reduce / aggregate of a grouped stream (V: its values) or of a grouped table
 // (V: Change<...>, the subtraction and addition of a row's old and new value).
 // `Apply(key, value, std::optional<VA>&& current)` returns the new aggregate (current is
@@ -313,14 +369,11 @@ class AggregateNode final : public Input<typename KS::Type, V> {
       int64_t timestamp = r->timestamp;
       PositionSet positions;
       int64_t stored_timestamp = 0;
-      auto hot = recent_.find(key);
-      if (hot != recent_.end()) {
-        // What this node last wrote for the key, still decoded. Taken out: if the
-        // aggregator throws, the key is read from the store next time.
-        stored_timestamp = hot->second.timestamp;
-        positions = std::move(hot->second.positions);
-        current = std::move(hot->second.value);
-        recent_.erase(hot);
+      if (DecodedEntry<VA> hot; recent_.Take(key, &hot)) {
+        // What this node last wrote for the key, still decoded.
+        stored_timestamp = hot.timestamp;
+        positions = std::move(hot.positions);
+        current = std::move(hot.value);
       } else if (store_.Lookup(key, &stored)) {
         stored_timestamp = stored.timestamp;
         positions = std::move(stored.positions);
@@ -360,30 +413,23 @@ class AggregateNode final : public Input<typename KS::Type, V> {
   void FlushCache() override { emitter_.FlushStore(); }
   void Reset() override {
     counter_.Reset();
-    recent_.clear();
+    recent_.Clear();
   }
 
  private:
-  // The aggregates this node wrote last, decoded, so that a key updated again soon (a hot
-  // auction's top ten, a busy customer's totals) is not decoded from its bytes at every
-  // record. Only this node writes its store, so what it wrote is what the store holds.
-  // At most kRecentKeys entries; when full, it starts over.
+  // The aggregates of the last kRecentKeys keys this node wrote, decoded (a hot
+  // auction's top ten, a busy customer's totals); an update keeps its result only when
+  // the store caches.
   static constexpr size_t kRecentKeys = 1024;
-  struct Recent {
-    VA value;
-    int64_t timestamp = 0;
-    PositionSet positions;
-  };
   void Remember(std::string_view key, VA value, int64_t timestamp, PositionSet positions) {
-    if (recent_.size() >= kRecentKeys) recent_.clear();
-    recent_.insert_or_assign(std::string(key), Recent{std::move(value), timestamp, std::move(positions)});
+    recent_.Keep(key, DecodedEntry<VA>{std::move(value), timestamp, std::move(positions)});
   }
 
   TypedStore<KS, VAS> store_;
   ChangeEmitter<KS, VAS> emitter_;
   Apply apply_;
   PositionCounter counter_;
-  absl::flat_hash_map<std::string, Recent, StringHash, StringEq> recent_;
+  KeptDecoded<DecodedEntry<VA>> recent_{kRecentKeys};
 };
 
 // Writes (key, new value or delete) into a table's store and emits the change.

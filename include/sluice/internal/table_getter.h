@@ -67,21 +67,17 @@ class StoreValueGetter final : public ValueGetter<typename KS::Type, typename VS
       if (!key) return nullptr;
     }
     const std::string_view key_bytes = store_.KeyBytes(key, -1);
-    bool found = false;
-    if (absl::Status s = store_.bytes().Get(key_bytes, &envelope_, &found); !s.ok()) {
-      throw TaskFailure(absl::Status(s.code(), Cat("reading state store '", store_.name(), "': ",
-                                                   s.message())));
-    }
-    if (!found) return nullptr;
-    if (envelope_.size() > kMaxKeptBytes) {
-      uncached_ = Decode(envelope_);
+    const std::optional<std::string_view> envelope = store_.ReadEnvelope(key_bytes);
+    if (!envelope) return nullptr;
+    if (envelope->size() > kMaxKeptBytes) {
+      uncached_ = Decode(*envelope);
       return &uncached_;
     }
     if (slots_.empty()) slots_.resize(kSlots);
     Slot& slot = slots_[StringHash{}(key_bytes) % kSlots];
-    if (!slot.used || slot.envelope != envelope_) {
-      slot.value = Decode(envelope_);
-      slot.envelope.assign(envelope_);
+    if (!slot.used || slot.envelope != *envelope) {
+      slot.value = Decode(*envelope);
+      slot.envelope.assign(*envelope);
       slot.used = true;
     }
     return &slot.value;
@@ -113,16 +109,12 @@ class StoreValueGetter final : public ValueGetter<typename KS::Type, typename VS
   };
 
   TableValue<V> Decode(std::string_view envelope) {
-    StoredValue stored;
-    if (!DecodeStored(envelope, &stored)) {
-      throw TaskFailure(absl::DataLossError(
-          Cat("state store '", store_.name(), "': a stored value has a malformed envelope")));
-    }
-    return TableValue<V>{store_.DecodeValue(stored.value), stored.timestamp};
+    store_.DecodeEnvelope(envelope, &stored_);
+    return TableValue<V>{store_.DecodeValue(stored_.value), stored_.timestamp};
   }
 
   TypedStore<KS, VS> store_;
-  std::string envelope_;
+  StoredValue stored_;
   std::vector<Slot> slots_;  // made at the first read
   TableValue<V> uncached_;
 };

@@ -23,7 +23,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "sluice/internal/node.h"
 #include "sluice/internal/session_index.h"
 #include "sluice/internal/stateful.h"
@@ -193,11 +192,7 @@ class WindowedAggregation {
   }
 
   // Reads the window under `store_key`; nullopt if absent.
-  struct Current {
-    VA value;
-    int64_t timestamp = 0;
-    PositionSet positions;
-  };
+  using Current = DecodedEntry<VA>;
   std::optional<Current> Read(std::string_view store_key) {
     if (!store_.Lookup(store_key, &stored_)) return std::nullopt;
     return Current{store_.DecodeValue(stored_.value), stored_.timestamp, std::move(stored_.positions)};
@@ -363,7 +358,9 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         std::optional<typename Agg::Current> current;
         const uint64_t hash = KeyFilter::Hash(store_key_);
         bool known_new = false;
-        if (!TakeRecent(store_key_, &current)) {
+        if (typename Agg::Current hot; kKeepsDecoded && recent_.Take(store_key_, &hot)) {
+          current = std::move(hot);
+        } else {
           known_new = !clock.written().MayHave(segment, hash);
           if (!known_new) current = agg_.Read(store_key_);
         }
@@ -404,47 +401,31 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
 
   void Reset() override {
     Base::Reset();
-    recent_.clear();
+    recent_.Clear();
   }
 
  private:
   using Agg = typename Base::Agg;
 
-  // The windows this node wrote last, still decoded, when the aggregate is more than a
-  // number (a list of bids, a struct of strings): decoding it from its bytes at every
-  // update is what such an aggregation spends its time on. A count or a sum decodes in a
-  // few instructions, and keeping it decoded costs more than it saves (measured: a hopping
-  // count 0.30 -> 0.23-0.26 of its hash-map baseline), so numbers are not kept. As for
-  // AggregateNode: only this node writes its store (segment drops remove only windows
-  // older than any a record can still reach), only with a cache (whose store then holds
-  // what was written), at most kRecentWindows entries (when full, it starts over), and
-  // an entry is taken out while the aggregator runs.
+  // The windows this node wrote last, still decoded (KeptDecoded), when the aggregate is
+  // more than a number (a list of bids, a struct of strings): decoding it from its bytes
+  // at every update is what such an aggregation spends its time on. A count or a sum
+  // decodes in a few instructions, and keeping it decoded costs more than it saves
+  // (measured: a hopping count 0.30 -> 0.23-0.26 of its hash-map baseline), so numbers
+  // are not kept. Segment drops remove only windows older than any a record can still
+  // reach, so a kept window is never one the store no longer holds.
   static constexpr bool kKeepsDecoded = !std::is_arithmetic_v<VA>;
   static constexpr size_t kRecentWindows = 4096;
-  bool TakeRecent(std::string_view store_key, std::optional<typename Agg::Current>* out) {
-    if constexpr (!kKeepsDecoded) {
-      return false;
-    } else {
-      if (recent_.empty()) return false;
-      auto hot = recent_.find(store_key);
-      if (hot == recent_.end()) return false;
-      *out = std::move(hot->second);
-      recent_.erase(hot);
-      return true;
-    }
-  }
   void Remember(std::string_view store_key, typename Agg::Current current) {
     if constexpr (kKeepsDecoded) {
-      if (!agg_.emitter().caching()) return;
-      if (recent_.size() >= kRecentWindows) recent_.clear();
-      recent_.insert_or_assign(std::string(store_key), std::move(current));
+      if (agg_.emitter().caching()) recent_.Keep(store_key, std::move(current));
     }
   }
 
   TimeWindows windows_;
   Apply apply_;
   std::string store_key_;
-  absl::flat_hash_map<std::string, typename Agg::Current, StringHash, StringEq> recent_;
+  KeptDecoded<typename Agg::Current> recent_{kRecentWindows};
 };
 
 // Adds to `into` every position of `from` it does not cover (the positions of merged
