@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <utility>
 #include <random>
 #include <string>
 #include <vector>
@@ -77,6 +79,88 @@ TEST(AtCommitBufferTest, TakeSortedOrdersKeysBytewise) {
   // Taken writes are forgotten.
   EXPECT_TRUE(TakeKeys(buffer, FamilyA()).empty());
   EXPECT_EQ(buffer.Find(FamilyA(), "a"), nullptr);
+}
+
+TEST(AtCommitBufferTest, TakeSortedOrdersALargeCommitOfWindowKeysBytewise) {
+  // A commit's worth of window-store keys ([segment][key][start], big-endian): thousands
+  // that share their first bytes, as many that tie on all 32 prefix bytes and differ
+  // after them, and groups of every size around the point where the radix passes hand
+  // over to comparisons.
+  auto big_endian = [](uint64_t v) {
+    std::string out(8, '\0');
+    for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v & 0xff);
+    return out;
+  };
+  std::vector<std::string> keys;
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 20000; ++i) {
+    const uint64_t segment = 0x8000000000000000ull + rng() % 3;
+    const std::string key = "key-" + std::to_string(1000000 + rng() % 5000);
+    keys.push_back(big_endian(segment) + key + big_endian(0x8000000000000000ull + rng() % 4 * 12000));
+  }
+  for (int i = 0; i < 3000; ++i) keys.push_back(std::string(40, 'p') + big_endian(rng() % 1000));
+  for (int group = 1; group < 130; ++group) {
+    for (int i = 0; i < group; ++i) keys.push_back("g" + std::to_string(group) + "-" + big_endian(rng()));
+  }
+  std::vector<std::string> expected = keys;
+  std::sort(expected.begin(), expected.end());
+  expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
+
+  std::shuffle(keys.begin(), keys.end(), rng);
+  AtCommitBuffer buffer;
+  for (const std::string& key : keys) buffer.Put(FamilyA(), key, "v");
+  EXPECT_EQ(TakeKeys(buffer, FamilyA()), expected);
+}
+
+TEST(AtCommitBufferTest, AnErasedKeyWrittenAgainIsTakenOnceWithItsLastValue) {
+  AtCommitBuffer buffer;
+  buffer.Put(FamilyA(), "k", "first");
+  buffer.Put(FamilyA(), "j", "other");
+  buffer.Erase(FamilyA(), "k");
+  EXPECT_EQ(buffer.Find(FamilyA(), "k"), nullptr);
+  buffer.Put(FamilyA(), "k", "second");
+  buffer.Put(FamilyA(), "k", "third");
+  std::vector<std::pair<std::string, std::string>> taken;
+  buffer.TakeSorted(FamilyA(), [&](std::string_view key, const AtCommitBuffer::Slot& slot) {
+    taken.emplace_back(key, slot.value);
+  });
+  EXPECT_EQ(taken, (std::vector<std::pair<std::string, std::string>>{{"j", "other"}, {"k", "third"}}));
+}
+
+TEST(AtCommitBufferTest, ACommitAfterAClearReusesTheMemoryAndSeesOnlyItsOwnWrites) {
+  // Several arena blocks of values and one value larger than a block, then a commit of
+  // other keys into the memory the first one used, of every size in turn.
+  AtCommitBuffer buffer;
+  for (int round = 0; round < 4; ++round) {
+    const int keys = round % 2 == 0 ? 4000 : 300;
+    std::map<std::string, std::string> expected;
+    for (int i = 0; i < keys; ++i) {
+      std::string key = "r" + std::to_string(round) + "-" + std::to_string(i);
+      std::string value(1000 + i % 7, static_cast<char>('a' + (i + round) % 26));
+      buffer.Put(i % 2 == 0 ? FamilyA() : FamilyB(), key, value);
+      if (i % 2 == 0) expected[key] = value;
+    }
+    const std::string large(3u << 20, static_cast<char>('A' + round));
+    buffer.Put(FamilyA(), "large", large);
+    expected["large"] = large;
+    EXPECT_GE(buffer.bytes(), large.size());
+    EXPECT_EQ(buffer.Find(FamilyA(), "r" + std::to_string(round - 1) + "-0"), nullptr) << round;
+    ASSERT_NE(buffer.Find(FamilyA(), "r" + std::to_string(round) + "-0"), nullptr);
+    EXPECT_EQ(buffer.Find(FamilyA(), "r" + std::to_string(round) + "-0")->value,
+              expected["r" + std::to_string(round) + "-0"]);
+    std::map<std::string, std::string> taken;
+    std::vector<std::string> order;
+    buffer.TakeSorted(FamilyA(), [&](std::string_view key, const AtCommitBuffer::Slot& slot) {
+      taken.emplace(key, slot.value);
+      order.emplace_back(key);
+    });
+    EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << round;
+    EXPECT_EQ(taken, expected) << round;
+    EXPECT_EQ(buffer.families().size(), 1u);  // family B still holds its writes
+    buffer.Clear();
+    EXPECT_TRUE(buffer.families().empty());
+    EXPECT_EQ(buffer.bytes(), 0u);
+  }
 }
 
 }  // namespace
