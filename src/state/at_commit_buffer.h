@@ -1,8 +1,7 @@
 // The at-commit writes of a task's RocksDB (TaskDb::PutAtCommit): per column family, the
 // last write of each key, readable by key, written sorted at the commit. Keys and values
 // are copied into an arena of large blocks that a commit empties at once, so a write
-// costs a hash insert and a copy, not two allocations. The memory a commit used is kept
-// for the next one (new pages cost a page fault each).
+// costs a hash insert and a copy, not two allocations.
 #pragma once
 
 #include <algorithm>
@@ -66,36 +65,32 @@ class AtCommitBuffer {
   template <class F>
   void TakeSorted(Family cf, F&& f) {
     auto family = families_.find(cf);
-    if (family == families_.end() || family->second.writes.empty()) return;
-    Writes& w = family->second;
-    sorted_.clear();
-    for (size_t i = 0; i < w.writes.size(); ++i) {
-      if (!w.writes[i].erased) sorted_.push_back(Sortable::Of(w.writes[i].key, static_cast<uint32_t>(i)));
+    if (family == families_.end()) return;
+    const std::vector<Write>& writes = family->second.writes;
+    std::vector<Sortable> sorted;
+    sorted.reserve(writes.size());
+    for (size_t i = 0; i < writes.size(); ++i) {
+      if (!writes[i].erased) sorted.push_back(Sortable::Of(writes[i].key, static_cast<uint32_t>(i)));
     }
-    scratch_.resize(sorted_.size());
-    Sort(sorted_.data(), scratch_.data(), sorted_.size(), 0);
-    for (const Sortable& s : sorted_) f(s.key, w.writes[s.write].slot);
-    w.Take();
-    Trim(sorted_);
-    Trim(scratch_);
+    std::vector<Sortable> scratch(sorted.size());
+    Sort(sorted.data(), scratch.data(), sorted.size(), 0);
+    for (const Sortable& s : sorted) f(s.key, writes[s.write].slot);
+    last_ = nullptr;
+    families_.erase(family);
   }
   // The families holding writes.
   std::vector<Family> families() const {
     std::vector<Family> out;
-    for (const auto& [cf, writes] : families_) {
-      if (!writes.writes.empty()) out.push_back(cf);
-    }
+    for (const auto& [cf, writes] : families_) out.push_back(cf);
     return out;
   }
 
-  // Forgets every write. The arena's blocks that this commit used stay for the next one.
+  // Forgets everything and frees the arena.
   void Clear() {
-    for (auto& [cf, writes] : families_) writes.Take();
-    blocks_.resize(std::min(blocks_.size(), block_ + 1));
-    std::erase_if(blocks_, [](const Block& b) { return b.size != kBlockBytes; });  // one large value's
-    block_ = 0;
-    used_ = 0;
-    bytes_ = 0;
+    last_ = nullptr;
+    families_.clear();
+    blocks_.clear();
+    block_size_ = used_ = bytes_ = 0;
   }
 
  private:
@@ -112,26 +107,7 @@ class AtCommitBuffer {
   struct Writes {
     absl::flat_hash_map<std::string_view, uint32_t, StringHash, StringEq> index;
     std::vector<Write> writes;
-    // Empties the writes, keeping their memory for a commit of the same size: a commit
-    // that used a quarter of it or less lets it go. (A large map frees its array when
-    // cleared; it is reserved again at the first write, at the size it last reached.)
-    void Take() {
-      if (writes.empty()) return;
-      last_size = writes.size();
-      index.clear();
-      Trim(writes);
-    }
-    size_t last_size = 0;
   };
-  // Clears a vector, and frees it when the last use took a quarter of it or less.
-  template <class T>
-  static void Trim(std::vector<T>& v) {
-    if (v.size() * 4 <= v.capacity() && v.capacity() > 1024) {
-      std::vector<T>().swap(v);
-    } else {
-      v.clear();
-    }
-  }
 
   // A write to sort by key: its first 32 bytes (zero-padded) as big-endian integers
   // decide most comparisons without following the pointer to the key (a window store's
@@ -201,10 +177,6 @@ class AtCommitBuffer {
       last_cf_ = cf;
     }
     Writes& writes = *last_;
-    if (writes.writes.empty()) {
-      writes.index.reserve(writes.last_size);
-      writes.writes.reserve(writes.last_size);
-    }
     auto it = writes.index.lazy_emplace(key, [&](const auto& construct) {
       const std::string_view copy = Copy(key);
       construct(copy, static_cast<uint32_t>(writes.writes.size()));
@@ -216,38 +188,25 @@ class AtCommitBuffer {
   std::string_view Copy(std::string_view bytes) {
     bytes_ += bytes.size();
     if (bytes.empty()) return std::string_view("", 0);
-    if (blocks_.empty() || used_ + bytes.size() > blocks_[block_].size) {
-      // The next block: one kept from the last commit if it fits, else a new one.
-      if (!blocks_.empty()) ++block_;
-      if (block_ < blocks_.size() && bytes.size() > blocks_[block_].size) blocks_.resize(block_);
-      if (block_ == blocks_.size()) {
-        const size_t size = std::max(kBlockBytes, bytes.size());
-        blocks_.push_back(Block{std::unique_ptr<char[]>(new char[size]), size});  // uninitialized
-      }
+    if (blocks_.empty() || used_ + bytes.size() > block_size_) {
+      block_size_ = std::max(kBlockBytes, bytes.size());
+      blocks_.emplace_back(new char[block_size_]);  // uninitialized: written before read
       used_ = 0;
     }
-    char* at = blocks_[block_].bytes.get() + used_;
+    char* at = blocks_.back().get() + used_;
     std::memcpy(at, bytes.data(), bytes.size());
     used_ += bytes.size();
     return std::string_view(at, bytes.size());
   }
 
-  struct Block {
-    std::unique_ptr<char[]> bytes;
-    size_t size = 0;
-  };
-
   std::map<Family, Writes> families_;
   // The family written last, so that a run of writes to one store skips the map.
   Family last_cf_ = nullptr;
   Writes* last_ = nullptr;
-  std::vector<Block> blocks_;
-  size_t block_ = 0;  // the block being filled
-  size_t used_ = 0;   // its bytes used
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  size_t block_size_ = 0;
+  size_t used_ = 0;
   size_t bytes_ = 0;
-  // The sort's buffers, kept between commits.
-  std::vector<Sortable> sorted_;
-  std::vector<Sortable> scratch_;
 };
 
 }  // namespace sluice::internal

@@ -127,9 +127,9 @@ TEST(AtCommitBufferTest, AnErasedKeyWrittenAgainIsTakenOnceWithItsLastValue) {
   EXPECT_EQ(taken, (std::vector<std::pair<std::string, std::string>>{{"j", "other"}, {"k", "third"}}));
 }
 
-TEST(AtCommitBufferTest, ACommitAfterAClearReusesTheMemoryAndSeesOnlyItsOwnWrites) {
-  // Several arena blocks of values and one value larger than a block, then a commit of
-  // other keys into the memory the first one used, of every size in turn.
+TEST(AtCommitBufferTest, ACommitAfterAClearSeesOnlyItsOwnWrites) {
+  // Several arena blocks of values and one value larger than a block, then commits of
+  // other keys, large and small in turn.
   AtCommitBuffer buffer;
   for (int round = 0; round < 4; ++round) {
     const int keys = round % 2 == 0 ? 4000 : 300;
