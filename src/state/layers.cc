@@ -77,7 +77,7 @@ void CachingStore::MarkClean(Entry& e) {
 }
 
 CachingStore::Entry& CachingStore::Upsert(std::string_view key, bool* added) {
-  if (last_ && (*last_)->key == key) {
+  if (last_ && (*last_)->key.view() == key) {
     lru_.splice(lru_.end(), lru_, *last_);
     return **last_;
   }
@@ -87,10 +87,10 @@ CachingStore::Entry& CachingStore::Upsert(std::string_view key, bool* added) {
     return *it->second;
   }
   if (added != nullptr) *added = true;
-  lru_.emplace_back().key.assign(key.data(), key.size());
+  lru_.emplace_back().key.assign(key);
   Lru::iterator entry = std::prev(lru_.end());
-  index_.emplace(entry->key, entry);
-  if (ordered_) ordered_->emplace(entry->key, &*entry);
+  index_.emplace(entry->key.view(), entry);
+  if (ordered_) ordered_->emplace(entry->key.view(), &*entry);
   Account(0, entry->Bytes());
   return *entry;
 }
@@ -101,13 +101,13 @@ absl::Status CachingStore::Get(std::string_view key, std::string* value, bool* f
     lru_.splice(lru_.end(), lru_, it->second);
     last_ = it->second;
     *found = !it->second->deleted;
-    if (*found) *value = it->second->value;
+    if (*found) value->assign(it->second->value.view());
     return absl::OkStatus();
   }
   if (absl::Status s = inner_->Get(key, value, found); !s.ok() || !*found) return s;
   Entry& e = Upsert(key);
   const size_t before = e.Bytes();
-  e.value = *value;
+  e.value.assign(*value);
   e.base_known = true;
   e.base = *value;
   Account(before, e.Bytes());
@@ -132,7 +132,7 @@ absl::Status CachingStore::PutAbsent(std::string_view key, std::string_view valu
 
 absl::Status CachingStore::Write(Entry& e, std::string_view value) {
   const size_t before = e.Bytes();
-  e.value.assign(value.data(), value.size());
+  e.value.assign(value);
   e.deleted = false;
   MarkDirty(e);
   Account(before, e.Bytes());
@@ -161,7 +161,7 @@ absl::Status CachingStore::WriteDown(Entry& e, bool keep) {
   absl::Status s = e.deleted ? inner_->DeleteAtCommit(e.key) : inner_->PutAtCommit(e.key, e.value);
   if (!s.ok()) return s;
   if (listener_ != nullptr) {
-    listener_->OnFlush(e.key, e.deleted ? std::nullopt : std::optional<std::string_view>(e.value),
+    listener_->OnFlush(e.key, e.deleted ? std::nullopt : std::optional<std::string_view>(e.value.view()),
                        e.base ? std::optional<std::string_view>(*e.base) : std::nullopt);
   }
   if (!keep) return absl::OkStatus();
@@ -170,7 +170,8 @@ absl::Status CachingStore::WriteDown(Entry& e, bool keep) {
   if (e.deleted) {
     e.base.reset();
   } else {
-    e.base = e.value;
+    if (!e.base) e.base.emplace();
+    e.base->assign(e.value.view());
   }
   e.base_known = true;
   Account(before, e.Bytes());
@@ -180,8 +181,8 @@ absl::Status CachingStore::WriteDown(Entry& e, bool keep) {
 void CachingStore::Forget(Lru::iterator entry) {
   if (last_ && *last_ == entry) last_.reset();
   Account(entry->Bytes(), 0);
-  index_.erase(entry->key);
-  if (ordered_) ordered_->erase(entry->key);
+  index_.erase(entry->key.view());
+  if (ordered_) ordered_->erase(entry->key.view());
   lru_.erase(entry);
 }
 
@@ -277,12 +278,12 @@ absl::StatusOr<std::unique_ptr<StoreIterator>> CachingStore::Range(
   if (!below.ok() || lru_.empty()) return below;
   if (!ordered_) {
     ordered_.emplace();
-    for (const Entry& e : lru_) ordered_->emplace(e.key, &e);
+    for (const Entry& e : lru_) ordered_->emplace(e.key.view(), &e);
   }
   std::vector<CacheMergedIterator::Cached> cached;
   for (auto it = from ? ordered_->lower_bound(*from) : ordered_->begin();
        it != ordered_->end() && (!to || it->first < *to); ++it) {
-    cached.push_back({it->first, it->second->value, it->second->deleted});
+    cached.push_back({it->first, it->second->value.view(), it->second->deleted});
   }
   if (cached.empty()) return below;
   return std::unique_ptr<StoreIterator>(
@@ -298,7 +299,7 @@ absl::Status CachingStore::DropBefore(std::string_view end) {
   // at commit comes after), the others stay as they are.
   for (auto it = lru_.begin(); it != lru_.end();) {
     auto entry = it++;
-    if (entry->key >= end) continue;
+    if (entry->key.view() >= end) continue;
     if (entry->dirty()) {
       if (absl::Status s = WriteDown(*entry, /*keep=*/false); !s.ok()) return s;
       MarkClean(*entry);

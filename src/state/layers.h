@@ -3,10 +3,12 @@
 #pragma once
 
 #include <atomic>
+#include <cstring>
 #include <list>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -58,6 +60,44 @@ class ChangeLoggingStore final : public KeyValueBytesStore {
   std::string positions_;
 };
 
+// Bytes held in place up to `kInline`, on the heap beyond: a cache entry keeps its key and
+// value in its own list node, so that a lookup touches one allocation instead of three,
+// and a new entry costs one malloc.
+template <size_t kInline>
+class SmallBytes {
+ public:
+  SmallBytes() = default;
+  SmallBytes(const SmallBytes&) = delete;
+  SmallBytes& operator=(const SmallBytes&) = delete;
+
+  std::string_view view() const { return std::string_view(data(), size_); }
+  operator std::string_view() const { return view(); }  // NOLINT: a view of these bytes
+  size_t size() const { return size_; }
+  void clear() { size_ = 0; }
+  void assign(std::string_view bytes) {
+    if (bytes.size() > capacity()) {
+      // Copied before the old buffer goes: `bytes` may view it.
+      std::unique_ptr<char[]> bigger(new char[bytes.size()]);
+      std::memcpy(bigger.get(), bytes.data(), bytes.size());
+      heap_ = std::move(bigger);
+      heap_capacity_ = bytes.size();
+    } else if (!bytes.empty()) {
+      std::memmove(data(), bytes.data(), bytes.size());
+    }
+    size_ = bytes.size();
+  }
+
+ private:
+  const char* data() const { return heap_ ? heap_.get() : inline_; }
+  char* data() { return heap_ ? heap_.get() : inline_; }
+  size_t capacity() const { return heap_ ? heap_capacity_ : kInline; }
+
+  char inline_[kInline];
+  std::unique_ptr<char[]> heap_;
+  size_t heap_capacity_ = 0;
+  size_t size_ = 0;
+};
+
 // The cache budget of one worker thread: its share of cache.max.bytes.buffering,
 // shared by the caching stores of its tasks.
 struct CacheBudget {
@@ -99,8 +139,8 @@ class CachingStore final : public KeyValueBytesStore {
 
  private:
   struct Entry {
-    std::string key;
-    std::string value;
+    SmallBytes<40> key;  // set once: the index views it
+    SmallBytes<40> value;
     bool deleted = false;
     size_t dirty_index = kClean;  // its place in dirty_
     // What the store below holds for the key, when known (read through on a miss, or

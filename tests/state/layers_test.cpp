@@ -107,6 +107,33 @@ TEST_F(CachingStoreTest, WritesStayInTheCacheUntilFlush) {
   EXPECT_EQ(cache_->entries(), 2u) << "flushed entries stay cached, clean";
 }
 
+TEST_F(CachingStoreTest, KeysAndValuesOfAnySizeKeepTheirBytesAsTheyGrowAndShrink) {
+  // An entry holds up to 40 bytes of key and of value in place and the rest on the heap:
+  // sizes around that edge, a value that moves across it both ways, and zero bytes.
+  auto bytes = [](size_t n, char seed) {
+    std::string out(n, '\0');
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<char>(seed + i * 7);
+    return out;
+  };
+  std::map<std::string, std::string> expected;
+  for (size_t key_size : {1, 39, 40, 41, 300}) {
+    const std::string key = bytes(key_size, 'k');
+    for (size_t value_size : {0, 5, 40, 41, 500, 39, 2000, 1}) {
+      const std::string value = bytes(value_size, static_cast<char>('a' + value_size % 13));
+      Put(key, value);
+      expected[key] = value;
+      ASSERT_EQ(GetValue(*cache_, key), value) << key_size << " " << value_size;
+    }
+  }
+  for (const auto& [key, value] : expected) EXPECT_EQ(GetValue(*cache_, key), value);
+  ASSERT_TRUE(cache_->Flush().ok());
+  for (const auto& [key, value] : expected) {
+    EXPECT_EQ(GetValue(*memory_, key), value);
+    EXPECT_EQ(GetValue(*cache_, key), value);
+  }
+  EXPECT_EQ(Scan(*cache_, std::nullopt, std::nullopt), Entries(expected.begin(), expected.end()));
+}
+
 TEST_F(CachingStoreTest, AFlushReportsTheValueItReplacesBelow) {
   // Known from a read-through: no extra read at flush.
   ASSERT_TRUE(memory_->Put("read", "old").ok());

@@ -54,8 +54,11 @@ class KeyFilter {
     uint64_t words[8] = {};
   };
 
-  size_t BlockOf(uint64_t h) const { return static_cast<size_t>(h % blocks_.size()); }
-  // Double hashing on the high half of the hash, which BlockOf barely uses.
+  // The low half of the hash, scaled to the number of blocks (a multiply, not a division).
+  size_t BlockOf(uint64_t h) const {
+    return static_cast<size_t>((uint64_t{static_cast<uint32_t>(h)} * blocks_.size()) >> 32);
+  }
+  // Double hashing on the high half of the hash, which BlockOf does not use.
   static uint32_t Bit(uint64_t h, int i) {
     const auto h1 = static_cast<uint32_t>(h >> 32);
     const uint32_t h2 = (h1 >> 17) | (h1 << 15) | 1;

@@ -381,7 +381,9 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         VA next = apply_(std::as_const(r->key), std::as_const(r->value),
                          agg_.emitter().caching() ? std::move(old) : std::optional<VA>(old));
         positions.Advance(position);
-        clock.written().Written(segment, hash);
+        // A window the store held is in the filter already (or in a segment it does not
+        // answer for).
+        if (!current) clock.written().Written(segment, hash);
         if (kKeepsDecoded && agg_.emitter().caching()) {
           agg_.store().Put(store_key_, next, timestamp, positions, r->offset, known_new);
           Remember(store_key_, typename Agg::Current{std::move(next), timestamp, std::move(positions)});

@@ -91,10 +91,11 @@ class IdleAdvance {
 // the store held when the aggregation started (LastSegment) hold only what was written
 // since; for those, a Bloom filter per segment answers "never written" without a false
 // negative (a false positive costs one read). A segment's filter grows with what is
-// written into it: it starts at 1,000 keys (about 1.3 KiB) and adds a filter four times
-// larger whenever the last one is full, so a task with few windows pays little. This
-// holds however the store was filled (local state, or a changelog that also had writes
-// after the last commit).
+// written into it: it starts at the number of keys the fullest live segment holds (at
+// least 1,000, about 1.3 KiB) and adds a filter four times larger whenever the last one
+// is full, so a task with few windows pays little, and a steady stream fills one filter
+// per segment (each filter asked is a cache miss). This holds however the store was
+// filled (local state, or a changelog that also had writes after the last commit).
 class WrittenFilter {
  public:
   static constexpr size_t kFirstCapacity = 1000;
@@ -113,7 +114,15 @@ class WrittenFilter {
   bool MayHave(int64_t segment, std::string_view key) const {
     return MayHave(segment, KeyFilter::Hash(key));
   }
-  void Written(int64_t segment, uint64_t hash) { filters_[segment].Add(hash); }
+  void Written(int64_t segment, uint64_t hash) {
+    auto it = filters_.find(segment);
+    if (it == filters_.end()) {
+      size_t fullest = kFirstCapacity;
+      for (const auto& [s, f] : filters_) fullest = std::max(fullest, f.added());
+      it = filters_.emplace(segment, Growing(fullest)).first;
+    }
+    it->second.Add(hash);
+  }
   void Written(int64_t segment, std::string_view key) { Written(segment, KeyFilter::Hash(key)); }
   // The segments before `segment` were dropped.
   void DropBefore(int64_t segment) { filters_.erase(filters_.begin(), filters_.lower_bound(segment)); }
@@ -123,15 +132,19 @@ class WrittenFilter {
   // the last (largest, and holding the newest keys) first.
   class Growing {
    public:
+    explicit Growing(size_t first_capacity) : first_capacity_(first_capacity) {}
     void Add(uint64_t hash) {
       if (filters_.empty() || added_ >= capacity_) {
-        capacity_ = filters_.empty() ? kFirstCapacity : capacity_ * 4;
+        capacity_ = filters_.empty() ? first_capacity_ : capacity_ * 4;
         filters_.emplace_back(capacity_);
         added_ = 0;
       }
       filters_.back().AddHash(hash);
       ++added_;
+      ++added_total_;
     }
+    // The keys added (a key added twice counts twice).
+    size_t added() const { return added_total_; }
     bool MayContain(uint64_t hash) const {
       for (auto f = filters_.rbegin(); f != filters_.rend(); ++f) {
         if (f->MayContainHash(hash)) return true;
@@ -141,8 +154,10 @@ class WrittenFilter {
 
    private:
     std::vector<KeyFilter> filters_;
+    size_t first_capacity_;
     size_t capacity_ = 0;
-    size_t added_ = 0;
+    size_t added_ = 0;  // to the last filter
+    size_t added_total_ = 0;
   };
 
   int64_t after_ = std::numeric_limits<int64_t>::max();  // until Start: no answers
