@@ -8,10 +8,9 @@ namespace {
 // Merges the overlay over the committed map, both ordered, skipping deletions.
 class MergedIterator final : public StoreIterator {
  public:
-  using Map = std::map<std::string, std::string, std::less<>>;
-  using Overlay = std::map<std::string, std::optional<std::string>, std::less<>>;
+  using Map = std::map<std::string, std::optional<std::string>, std::less<>>;
 
-  MergedIterator(const Overlay& overlay, const Map& base, std::optional<std::string_view> from,
+  MergedIterator(const Map& overlay, const Map& base, std::optional<std::string_view> from,
                  std::optional<std::string_view> to)
       : o_(from ? overlay.lower_bound(*from) : overlay.begin()),
         o_end_(to ? overlay.lower_bound(*to) : overlay.end()),
@@ -34,7 +33,7 @@ class MergedIterator final : public StoreIterator {
     Settle();
   }
   std::string_view key() const override { return from_overlay_ ? o_->first : b_->first; }
-  std::string_view value() const override { return from_overlay_ ? *o_->second : b_->second; }
+  std::string_view value() const override { return from_overlay_ ? *o_->second : *b_->second; }
   absl::Status status() const override { return absl::OkStatus(); }
 
  private:
@@ -59,7 +58,7 @@ class MergedIterator final : public StoreIterator {
     }
   }
 
-  Overlay::const_iterator o_, o_end_;
+  Map::const_iterator o_, o_end_;
   Map::const_iterator b_, b_end_;
   bool from_overlay_ = false;
 };
@@ -90,21 +89,40 @@ absl::Status MemoryStore::Get(std::string_view key, std::string* value, bool* fo
   }
   auto b = committed_.find(key);
   *found = b != committed_.end();
-  if (*found) *value = b->second;
+  if (*found) *value = *b->second;
   return absl::OkStatus();
 }
 
 absl::Status MemoryStore::Put(std::string_view key, std::string_view value) {
-  auto [it, inserted] = overlay_.try_emplace(std::string(key));
-  it->second = std::string(value);
+  auto it = overlay_.lower_bound(key);
+  if (it != overlay_.end() && it->first == key) {
+    if (it->second) {
+      it->second->assign(value);  // in place, in the string's own buffer when it fits
+    } else {
+      it->second.emplace(value);
+    }
+  } else {
+    overlay_.emplace_hint(it, std::string(key), std::string(value));
+  }
   pending_bytes_ += key.size() + value.size();
   return absl::OkStatus();
 }
 
 absl::Status MemoryStore::Delete(std::string_view key) {
-  auto [it, inserted] = overlay_.try_emplace(std::string(key));
-  it->second.reset();
   pending_bytes_ += key.size();
+  auto it = overlay_.lower_bound(key);
+  const bool in_overlay = it != overlay_.end() && it->first == key;
+  if (!committed_.contains(key)) {
+    // Nothing committed to delete: an uncommitted write is simply forgotten (a buffer
+    // that holds a record for less than a commit interval never reaches the map).
+    if (in_overlay) overlay_.erase(it);
+    return absl::OkStatus();
+  }
+  if (in_overlay) {
+    it->second.reset();
+  } else {
+    overlay_.emplace_hint(it, std::string(key), std::nullopt);
+  }
   return absl::OkStatus();
 }
 
@@ -120,15 +138,23 @@ absl::StatusOr<uint64_t> MemoryStore::ApproximateNumEntries() {
 void MemoryStore::Commit() {
   if (overlay_.empty()) return;
   std::unique_lock<std::shared_mutex> lock(mu_);
-  for (auto& [key, value] : overlay_) {
-    if (value) {
-      committed_.insert_or_assign(key, std::move(*value));
+  while (!overlay_.empty()) {
+    auto next = overlay_.begin();
+    auto at = committed_.lower_bound(next->first);
+    if (at != committed_.end() && at->first == next->first) {
+      if (next->second) {
+        at->second = std::move(next->second);
+      } else {
+        committed_.erase(at);
+      }
+      overlay_.erase(next);
+    } else if (next->second) {
+      committed_.insert(at, overlay_.extract(next));  // the node itself moves
     } else {
-      committed_.erase(key);
+      overlay_.erase(next);  // deleted what was never committed
     }
   }
   lock.unlock();
-  overlay_.clear();
   pending_bytes_ = 0;
 }
 
@@ -143,7 +169,7 @@ absl::Status MemoryStore::ReadCommitted(std::string_view key, std::string* value
   std::shared_lock<std::shared_mutex> lock(mu_);
   auto it = committed_.find(key);
   *found = it != committed_.end();
-  if (*found) *value = it->second;
+  if (*found) *value = *it->second;
   return absl::OkStatus();
 }
 
@@ -153,7 +179,7 @@ std::map<std::string, std::string> MemoryStore::CopyCommitted(
   auto begin = from ? committed_.lower_bound(*from) : committed_.begin();
   std::map<std::string, std::string> out;
   for (auto it = begin; it != committed_.end() && (!to || it->first < *to); ++it) {
-    out.emplace(it->first, it->second);
+    out.emplace(it->first, *it->second);
   }
   return out;
 }

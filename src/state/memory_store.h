@@ -44,8 +44,10 @@ class MemoryStore final : public KeyValueBytesStore {
   uint64_t CommittedCount() const;
 
  private:
-  using Map = std::map<std::string, std::string, std::less<>>;
-  using Overlay = std::map<std::string, std::optional<std::string>, std::less<>>;
+  // One node type for both: a commit moves an overlay node into the committed map whole.
+  // A committed value is always present.
+  using Map = std::map<std::string, std::optional<std::string>, std::less<>>;
+  using Overlay = Map;
 
   std::string name_;
   Overlay overlay_;  // nullopt: deleted

@@ -374,6 +374,42 @@ TEST(MemoryStore, PendingBytesGrowWithWritesAndDropToZeroOnCommit) {
   EXPECT_EQ(store.CommittedCount(), 1u);
 }
 
+TEST(MemoryStore, WritesAndDeletesOfOneIntervalCommitAsTheirLastStateAndQueriesSeeOnlyCommits) {
+  // A suppression buffer's pattern: records put and deleted before the commit, next to
+  // committed keys that are overwritten, deleted, deleted and put again, or left alone.
+  MemoryStore store("m");
+  for (const char* key : {"keep", "over", "gone", "back"}) ASSERT_TRUE(store.Put(key, "old").ok());
+  store.Commit();
+  ASSERT_TRUE(store.Put("brief", "1").ok());
+  ASSERT_TRUE(store.Put("brief", "a value longer than the first, past the short-string size").ok());
+  ASSERT_TRUE(store.Delete("brief").ok());
+  ASSERT_TRUE(store.Delete("never").ok());
+  ASSERT_TRUE(store.Put("over", "new").ok());
+  ASSERT_TRUE(store.Delete("gone").ok());
+  ASSERT_TRUE(store.Delete("back").ok());
+  ASSERT_TRUE(store.Put("back", "again").ok());
+  ASSERT_TRUE(store.Put("fresh", "1").ok());
+  std::string value;
+  bool found = true;
+  ASSERT_TRUE(store.Get("brief", &value, &found).ok());
+  EXPECT_FALSE(found);
+  ASSERT_TRUE(store.Get("gone", &value, &found).ok());
+  EXPECT_FALSE(found);
+  // Query threads read the committed state only, until the commit.
+  ASSERT_TRUE(store.ReadCommitted("over", &value, &found).ok());
+  EXPECT_TRUE(found);
+  EXPECT_EQ(value, "old");
+  ASSERT_TRUE(store.ReadCommitted("gone", &value, &found).ok());
+  EXPECT_TRUE(found);
+  const Entries expected = {{"back", "again"}, {"fresh", "1"}, {"keep", "old"}, {"over", "new"}};
+  EXPECT_EQ(Scan(store, std::nullopt, std::nullopt), expected);
+  store.Commit();
+  EXPECT_EQ(Scan(store, std::nullopt, std::nullopt), expected);
+  const std::map<std::string, std::string> committed = store.CopyCommitted(std::nullopt, std::nullopt);
+  EXPECT_EQ(Entries(committed.begin(), committed.end()), expected);
+  EXPECT_EQ(store.CommittedCount(), 4u);
+}
+
 TEST(MemoryStore, DiscardPendingResetsPendingBytes) {
   MemoryStore store("m");
   ASSERT_TRUE(store.Put("key", "value").ok());
