@@ -24,6 +24,18 @@ std::vector<std::string> TakeKeys(AtCommitBuffer& buffer, AtCommitBuffer::Family
   return keys;
 }
 
+// Writes `keys` (duplicates included) in a random order and expects them taken once each,
+// in bytewise order.
+void ExpectTakenInBytewiseOrder(AtCommitBuffer& buffer, std::vector<std::string> keys,
+                                std::mt19937_64& rng) {
+  std::vector<std::string> expected = keys;
+  std::sort(expected.begin(), expected.end());
+  expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
+  std::shuffle(keys.begin(), keys.end(), rng);
+  for (const std::string& key : keys) buffer.Put(FamilyA(), key, "v");
+  EXPECT_EQ(TakeKeys(buffer, FamilyA()), expected);
+}
+
 TEST(AtCommitBufferTest, TheLastWriteOfAKeyWinsAndReadsSeeIt) {
   AtCommitBuffer buffer;
   buffer.Put(FamilyA(), "k", "one");
@@ -68,14 +80,8 @@ TEST(AtCommitBufferTest, TakeSortedOrdersKeysBytewise) {
     if (i % 3 == 0) key = std::string(28, 'y') + key;  // shared prefixes around 32 bytes
     keys.push_back(key);
   }
-  std::vector<std::string> expected = keys;
-  std::sort(expected.begin(), expected.end());
-  expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
-
-  std::shuffle(keys.begin(), keys.end(), rng);
   AtCommitBuffer buffer;
-  for (const std::string& key : keys) buffer.Put(FamilyA(), key, "v");
-  EXPECT_EQ(TakeKeys(buffer, FamilyA()), expected);
+  ExpectTakenInBytewiseOrder(buffer, keys, rng);
   // Taken writes are forgotten.
   EXPECT_TRUE(TakeKeys(buffer, FamilyA()).empty());
   EXPECT_EQ(buffer.Find(FamilyA(), "a"), nullptr);
@@ -102,14 +108,8 @@ TEST(AtCommitBufferTest, TakeSortedOrdersALargeCommitOfWindowKeysBytewise) {
   for (int group = 1; group < 130; ++group) {
     for (int i = 0; i < group; ++i) keys.push_back("g" + std::to_string(group) + "-" + big_endian(rng()));
   }
-  std::vector<std::string> expected = keys;
-  std::sort(expected.begin(), expected.end());
-  expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
-
-  std::shuffle(keys.begin(), keys.end(), rng);
   AtCommitBuffer buffer;
-  for (const std::string& key : keys) buffer.Put(FamilyA(), key, "v");
-  EXPECT_EQ(TakeKeys(buffer, FamilyA()), expected);
+  ExpectTakenInBytewiseOrder(buffer, keys, rng);
 }
 
 TEST(AtCommitBufferTest, AnErasedKeyWrittenAgainIsTakenOnceWithItsLastValue) {
