@@ -721,8 +721,15 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
     }
     VA next = apply_(std::as_const(r.key), std::as_const(r.value), std::optional<VA>(aggregate));
     positions.Advance(position);
-    SessionStoreKey(agg_.clock().segments(), key, merged.start_ms, merged.end_ms, &store_key_);
-    agg_.clock().written().Written(agg_.clock().segments().Of(merged.end_ms), key);
+    const Segments& segments = agg_.clock().segments();
+    SessionStoreKey(segments, key, merged.start_ms, merged.end_ms, &store_key_);
+    // A session the key had ending in the same segment put the key in that segment's
+    // filter already; the filter sizes new segments by what was added.
+    const int64_t segment = segments.Of(merged.end_ms);
+    if (std::none_of(found_.begin(), found_.end(),
+                     [&](const Session& s) { return segments.Of(s.window.end_ms) == segment; })) {
+      agg_.clock().written().Written(segment, key);
+    }
     agg_.Write(store_key_, r.key, merged, std::move(next), std::nullopt, merged.end_ms,
                positions, r.offset, r.seq);
     index_.Add(key, merged, now);

@@ -143,7 +143,7 @@ class WrittenFilter {
       ++added_;
       ++added_total_;
     }
-    // The keys added (a key added twice counts twice).
+    // The keys added (callers add a key once per segment; one added twice counts twice).
     size_t added() const { return added_total_; }
     bool MayContain(uint64_t hash) const {
       for (auto f = filters_.rbegin(); f != filters_.rend(); ++f) {
