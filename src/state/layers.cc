@@ -108,8 +108,10 @@ absl::Status CachingStore::Get(std::string_view key, std::string* value, bool* f
   Entry& e = Upsert(key);
   const size_t before = e.Bytes();
   e.value.assign(*value);
-  e.base_known = true;
-  e.base = *value;
+  if (KeepsBase()) {
+    e.base_known = true;
+    e.base = *value;
+  }
   Account(before, e.Bytes());
   last_ = std::prev(lru_.end());
   return EvictIfNeeded();
@@ -149,8 +151,13 @@ absl::Status CachingStore::Delete(std::string_view key) {
   return EvictIfNeeded();
 }
 
+bool CachingStore::KeepsBase() {
+  if (!keeps_base_) keeps_base_ = listener_ != nullptr && listener_->WantsOldValues();
+  return *keeps_base_;
+}
+
 absl::Status CachingStore::WriteDown(Entry& e, bool keep) {
-  if (listener_ != nullptr && !e.base_known) {
+  if (KeepsBase() && !e.base_known) {
     // Written without being read first: what it replaces is only known below.
     std::string old;
     bool found = false;
@@ -164,7 +171,7 @@ absl::Status CachingStore::WriteDown(Entry& e, bool keep) {
     listener_->OnFlush(e.key, e.deleted ? std::nullopt : std::optional<std::string_view>(e.value.view()),
                        e.base ? std::optional<std::string_view>(*e.base) : std::nullopt);
   }
-  if (!keep) return absl::OkStatus();
+  if (!keep || !KeepsBase()) return absl::OkStatus();
   // The store below now holds this entry's value.
   const size_t before = e.Bytes();
   if (e.deleted) {

@@ -128,7 +128,10 @@ class CachingStore final : public KeyValueBytesStore {
                                                        std::optional<std::string_view> to) override;
   absl::StatusOr<uint64_t> ApproximateNumEntries() override;
   absl::Status Flush() override;
-  void SetFlushListener(CacheFlushListener* listener) override { listener_ = listener; }
+  void SetFlushListener(CacheFlushListener* listener) override {
+    listener_ = listener;
+    keeps_base_.reset();
+  }
   bool caching() const override { return true; }
   // Writes down and forgets the cached entries below `end`, and drops below.
   absl::Status DropBefore(std::string_view end) override;
@@ -144,7 +147,8 @@ class CachingStore final : public KeyValueBytesStore {
     bool deleted = false;
     size_t dirty_index = kClean;  // its place in dirty_
     // What the store below holds for the key, when known (read through on a miss, or
-    // written down by a flush): the old value a flush reports.
+    // written down by a flush): the old value a flush reports. Kept only for a listener
+    // that wants old values.
     bool base_known = false;
     std::optional<std::string> base;
     size_t Bytes() const { return key.size() + value.size() + (base ? base->size() : 0) + 96; }
@@ -163,6 +167,9 @@ class CachingStore final : public KeyValueBytesStore {
   // now matches the store below), else it is about to be forgotten.
   absl::Status WriteDown(Entry& e, bool keep);
   absl::Status EvictIfNeeded();
+  // True if entries keep what the store below holds: a listener wants old values. Asked
+  // first at the first read or write-down, once the topology is wired.
+  bool KeepsBase();
   // Removes an entry from the cache (its write-down, if dirty, is the caller's).
   void Forget(Lru::iterator entry);
   void Account(size_t before, size_t after);
@@ -170,6 +177,7 @@ class CachingStore final : public KeyValueBytesStore {
   std::unique_ptr<KeyValueBytesStore> inner_;
   CacheBudget& budget_;
   CacheFlushListener* listener_ = nullptr;
+  std::optional<bool> keeps_base_;
   Lru lru_;  // least recently used first
   // The dirty entries, so a flush visits only them (a listener that wrote back into this
   // same store while it flushes is not supported).

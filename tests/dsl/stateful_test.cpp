@@ -515,6 +515,37 @@ TEST(GroupedTable, CountFollowsRowsThatMoveBetweenGroups) {
   }
 }
 
+TEST(GroupedTable, ACachedTableKeepsOldValuesForAGroupByBehindAFilterOrBesideAToStream) {
+  // The cache reads old values only for nodes that use them (here the GroupBy, behind a
+  // Filter, and beside a ToStream that does not); the counts must still follow rows that
+  // leave a region or the filter, across commits.
+  StreamsBuilder builder;
+  KTable<std::string, std::string> users =
+      builder.Table("users", Consumed<StringSerde, StringSerde>(), Materialized<StringSerde, StringSerde>::As("users"));
+  users.ToStream().To("users-out");
+  users.Filter([](const std::string&, const std::string& region) { return region != "gone"; })
+      .GroupBy([](const std::string& user, const std::string& region) {
+        return KeyValue<std::string, std::string>{region, user};
+      })
+      .Count(Materialized<StringSerde, Int64Serde>::As("per-region"));
+  auto driver = MakeDriver(builder);
+  ASSERT_NE(driver, nullptr);
+  auto in = driver->CreateInputTopic("users", StringSerde(), Nullable<StringSerde>());
+  auto out = driver->CreateOutputTopic("users-out", StringSerde(), Nullable<StringSerde>());
+  ASSERT_TRUE(in.PipeInput("ann", "eu").ok());
+  ASSERT_TRUE(in.PipeInput("bob", "eu").ok());
+  ASSERT_TRUE(in.PipeInput("cy", "us").ok());
+  ASSERT_TRUE(in.PipeInput("ann", "us").ok());    // eu -1, us +1
+  ASSERT_TRUE(in.PipeInput("bob", "gone").ok());  // filtered out: eu -1
+  ASSERT_TRUE(in.PipeInput("cy", std::nullopt).ok());  // deleted: us -1
+  EXPECT_EQ(StoreContents(*driver, "per-region"),
+            (std::map<std::string, int64_t>{{"eu", 0}, {"us", 1}}));
+  std::map<std::string, std::optional<std::string>> last;
+  for (auto& kv : out.ReadKeyValuesToList()) last[kv.key] = kv.value;
+  EXPECT_EQ(last, (std::map<std::string, std::optional<std::string>>{
+                      {"ann", "us"}, {"bob", "gone"}, {"cy", std::nullopt}}));
+}
+
 TEST(GroupedTable, ReduceWithAdderAndSubtractorSumsTheCurrentRows) {
   StreamsBuilder builder;
   builder.Table("balances", Consumed<StringSerde, Int64Serde>(),

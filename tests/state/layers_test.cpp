@@ -44,6 +44,10 @@ class RecordingListener final : public CacheFlushListener {
     olds.emplace_back(std::string(key), old_value ? std::optional<std::string>(std::string(*old_value))
                                                   : std::nullopt);
   }
+  bool WantsOldValues() override {
+    ++wants_asked;
+    return wants_old;
+  }
   // The calls per key.
   std::map<std::string, std::vector<std::optional<std::string>>> ByKey() const {
     std::map<std::string, std::vector<std::optional<std::string>>> out;
@@ -54,6 +58,8 @@ class RecordingListener final : public CacheFlushListener {
   std::vector<std::pair<std::string, std::optional<std::string>>> calls;
   // The old value reported with each call.
   std::vector<std::pair<std::string, std::optional<std::string>>> olds;
+  bool wants_old = true;
+  int wants_asked = 0;
 };
 
 using Calls = std::vector<std::pair<std::string, std::optional<std::string>>>;
@@ -156,6 +162,39 @@ TEST_F(CachingStoreTest, AFlushReportsTheValueItReplacesBelow) {
   ASSERT_TRUE(cache_->Flush().ok());
   olds = std::map<std::string, std::optional<std::string>>(listener_.olds.begin(), listener_.olds.end());
   EXPECT_EQ(olds, (std::map<std::string, std::optional<std::string>>{{"fresh", "1"}, {"read", "new"}}));
+}
+
+TEST_F(CachingStoreTest, AListenerThatWantsNoOldValuesCostsNoReadsBelowAndNoCopies) {
+  listener_.wants_old = false;
+  ASSERT_TRUE(memory_->Put("read", "old").ok());
+  ASSERT_TRUE(memory_->Put("blind", "was").ok());
+  EXPECT_EQ(GetValue(*cache_, "read"), "old");
+  const uint64_t gets_before = below_->gets.load();
+  Put("read", "new");
+  Put("blind", "now");
+  Put("fresh", "1");
+  EXPECT_EQ(cache_->entries(), 3u);
+  ASSERT_TRUE(cache_->Flush().ok());
+  EXPECT_EQ(below_->gets.load(), gets_before) << "no old value is read at flush";
+  std::map<std::string, std::optional<std::string>> olds(listener_.olds.begin(), listener_.olds.end());
+  EXPECT_EQ(olds, (std::map<std::string, std::optional<std::string>>{
+                      {"read", std::nullopt}, {"blind", std::nullopt}, {"fresh", std::nullopt}}));
+  EXPECT_EQ(listener_.ByKey(), (std::map<std::string, std::vector<std::optional<std::string>>>{
+                                   {"blind", {"now"}}, {"fresh", {"1"}}, {"read", {"new"}}}));
+  // Entries hold their value only: the cache accounts no copy of what is below.
+  EXPECT_EQ(budget_.used_bytes, EntryBytes("read", "new") + EntryBytes("blind", "now") +
+                                    EntryBytes("fresh", "1"));
+  // Deletes, later flushes and evictions report no old value either; the store below and
+  // the cache still agree.
+  ASSERT_TRUE(cache_->Delete("read").ok());
+  Put("fresh", "2");
+  ASSERT_TRUE(cache_->Flush().ok());
+  EXPECT_EQ(below_->gets.load(), gets_before);
+  EXPECT_EQ(listener_.olds.back().second, std::nullopt);
+  EXPECT_EQ(GetValue(*memory_, "read"), std::nullopt);
+  EXPECT_EQ(GetValue(*memory_, "fresh"), "2");
+  EXPECT_EQ(GetValue(*cache_, "blind"), "now");
+  EXPECT_EQ(listener_.wants_asked, 1) << "asked once; the wiring does not change";
 }
 
 TEST_F(CachingStoreTest, AFlushWritesEachKeyOnceWithItsLatestValue) {

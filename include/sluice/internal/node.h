@@ -96,6 +96,9 @@ class NodeInstance {
   virtual void Init() {}
   // Stream time (or the wall clock) reached `time`: run what is due (Processor API).
   virtual void Punctuate(bool stream_time, int64_t time) {}
+  // For a node of a table's changes: false if neither it nor any node after it reads a
+  // change's old value. Nodes that do not say read them.
+  virtual bool ReadsOldValues() const { return true; }
 };
 
 // A node that consumes typed batches of (K, V).
@@ -131,6 +134,10 @@ class Output {
   }
 
   bool has_children() const { return !children_.empty(); }
+  bool ReadsOldValues() const {
+    return std::any_of(children_.begin(), children_.end(),
+                       [](const Input<K, V>* child) { return child->ReadsOldValues(); });
+  }
 
  private:
   std::vector<Input<K, V>*> children_;

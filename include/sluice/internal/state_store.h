@@ -108,6 +108,10 @@ class CacheFlushListener {
   // store below held before (nullopt if none).
   virtual void OnFlush(std::string_view key, std::optional<std::string_view> value,
                        std::optional<std::string_view> old_value) = 0;
+  // False if no one downstream reads old values: the cache then passes nullopt for
+  // them and keeps no copy of what the store below holds (as Kafka Streams' caching
+  // stores do without sendOldValues). Asked after the topology is wired.
+  virtual bool WantsOldValues() { return true; }
 };
 
 // A key-value store over bytes. Values are envelopes (see EncodeStored).

@@ -250,6 +250,17 @@ class ChangeEmitter : public CacheFlushListener {
     End(nullptr);
   }
 
+  // CacheFlushListener: asked once the graph is wired. A session's old value tells which
+  // session an update retracts, so those are always read.
+  bool WantsOldValues() override {
+    if constexpr (requires { keys_.Replaced(store_, std::string_view(), std::nullopt, std::nullopt); }) {
+      return true;
+    } else {
+      if (!wants_old_values_) wants_old_values_ = out_.ReadsOldValues();
+      return *wants_old_values_;
+    }
+  }
+
   // CacheFlushListener: an entry left the cache (commit or eviction).
   void OnFlush(std::string_view key, std::optional<std::string_view> envelope,
                std::optional<std::string_view> old_envelope) override {
@@ -286,6 +297,7 @@ class ChangeEmitter : public CacheFlushListener {
   Output<K, Change<V>> out_;
   RecordBuffer<K, Change<V>> buffer_;
   BatchContext flush_context_;
+  std::optional<bool> wants_old_values_;
 };
 
 // The values a node wrote to its store last, still decoded, by store key, so that a key
@@ -597,6 +609,15 @@ class ChangeMapNode final : public Input<K, Change<V>> {
  public:
   explicit ChangeMapNode(Fn fn) : fn_(std::move(fn)) {}
   absl::Status AddChild(NodeInstance* child) override { return out_.Wire(child); }
+  bool ReadsOldValues() const override {
+    if constexpr (requires { Fn::kOldValuesGoOn; }) {
+      return out_.ReadsOldValues();
+    } else if constexpr (requires { Fn::kIgnoresOldValues; }) {
+      return false;
+    } else {
+      return true;
+    }
+  }
   void Process(const Batch<K, Change<V>>& batch) override {
     buffer_.Clear();
     for (Record<K, Change<V>>* r : batch.records) {
@@ -616,6 +637,7 @@ class ChangeMapNode final : public Input<K, Change<V>> {
 
 // KTable::ToStream: the new value of each change (nullopt for a delete).
 struct NewValueOf {
+  static constexpr bool kIgnoresOldValues = true;
   template <class K, class V>
   std::optional<V> operator()(const K&, const Change<V>& change) const {
     return change.new_value;
@@ -626,6 +648,7 @@ struct NewValueOf {
 // to a rejected value is a delete.
 template <class P, bool kNegate>
 struct FilterChange {
+  static constexpr bool kOldValuesGoOn = true;  // mapped as the new ones
   P predicate;
   template <class K, class V>
   Change<V> operator()(const K& key, const Change<V>& change) {
@@ -642,6 +665,7 @@ struct FilterChange {
 // KTable::MapValues: maps both values of a change.
 template <class V2, class F>
 struct MapChange {
+  static constexpr bool kOldValuesGoOn = true;
   F f;
   template <class K, class V>
   Change<V2> operator()(const K& key, const Change<V>& change) {
