@@ -59,6 +59,29 @@ TEST_F(SessionIndexTest, AddingTheSameStartReplacesTheEndAndRemoveForgetsExactly
   EXPECT_EQ(index_.bytes(), 0u);
 }
 
+TEST_F(SessionIndexTest, AMergeReplacesItsSessionsWithTheMergedOneAndKeepsTheOthers) {
+  index_.Add("k", Window{10, 20}, 20);
+  index_.Add("k", Window{30, 40}, 40);
+  index_.Add("k", Window{90, 95}, 95);
+  const size_t bytes = index_.bytes();
+  // [10, 20] and [30, 40] merge into [10, 40], which keeps the first one's start;
+  // [50, 55] was never held and is ignored.
+  const Windows merged_away = {{10, 20}, {30, 40}, {50, 55}};
+  index_.Replace("k", merged_away, Window{10, 40}, 95);
+  EXPECT_EQ(Find(index_, "k", 0, 200), (Windows{{10, 40}, {90, 95}}));
+  EXPECT_EQ(index_.bytes(), bytes - sizeof(Window));
+  // A merged session before what the index covers is not held; what it replaced goes.
+  index_.StartCovering(0);
+  index_.DropBefore(60);
+  index_.Replace("k", Windows{{90, 95}}, Window{40, 50}, 95);
+  EXPECT_EQ(Find(index_, "k", 60, 200), Windows{});
+  EXPECT_EQ(index_.keys(), 0u);
+  EXPECT_EQ(index_.bytes(), 0u);
+  // A key seen first in a merge is added as by Add.
+  index_.Replace("new", Windows{{1, 2}}, Window{70, 80}, 95);
+  EXPECT_EQ(Find(index_, "new", 60, 200), (Windows{{70, 80}}));
+}
+
 TEST_F(SessionIndexTest, BeforeWhatItCoversItAnswersNothing) {
   index_.StartCovering(100);  // the store holds sessions ending before 100
   index_.Add("k", Window{90, 99}, 120);  // ends before what it covers: not held

@@ -16,11 +16,13 @@
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "sluice/internal/str.h"
 #include "sluice/windows.h"
 
@@ -60,21 +62,37 @@ class SessionIndex {
   }
 
   // The store now holds session `w` of `key` (replacing one with the same start).
-  void Add(std::string_view key, const Window& w, int64_t stream_time) {
-    if (w.end_ms < covers_from_) return;
+  void Add(std::string_view key, const Window& w, int64_t stream_time) { Replace(key, {}, w, stream_time); }
+
+  // The store no longer holds sessions `removed` of `key` and now holds `w` (replacing one
+  // with the same start): a merge, with one lookup of the key.
+  void Replace(std::string_view key, std::span<const Window> removed, const Window& w, int64_t stream_time) {
+    const bool add = w.end_ms >= covers_from_;
     auto slot = by_key_.find(key);
     if (slot == by_key_.end()) {
-      slot = by_key_.emplace(std::string(key), std::vector<Window>()).first;
+      if (!add) return;
+      slot = by_key_.emplace(std::string(key), Windows()).first;
       bytes_ += key.size() + kKeyOverhead;
     }
-    std::vector<Window>& windows = slot->second;
-    auto it = std::lower_bound(windows.begin(), windows.end(), w.start_ms,
-                               [](const Window& x, int64_t start) { return x.start_ms < start; });
-    if (it != windows.end() && it->start_ms == w.start_ms) {
-      it->end_ms = w.end_ms;
-    } else {
-      windows.insert(it, w);
-      bytes_ += sizeof(Window);
+    Windows& windows = slot->second;
+    for (const Window& gone : removed) {
+      auto it = std::find(windows.begin(), windows.end(), gone);
+      if (it == windows.end()) continue;
+      windows.erase(it);
+      bytes_ -= sizeof(Window);
+    }
+    if (add) {
+      auto it = std::lower_bound(windows.begin(), windows.end(), w.start_ms,
+                                 [](const Window& x, int64_t start) { return x.start_ms < start; });
+      if (it != windows.end() && it->start_ms == w.start_ms) {
+        it->end_ms = w.end_ms;
+      } else {
+        windows.insert(it, w);
+        bytes_ += sizeof(Window);
+      }
+    } else if (windows.empty()) {
+      bytes_ -= slot->first.size() + kKeyOverhead;
+      by_key_.erase(slot);
     }
     if (bytes_ > g_session_index_bytes.load(std::memory_order_relaxed)) Overflow(stream_time);
   }
@@ -83,7 +101,7 @@ class SessionIndex {
   void Remove(std::string_view key, const Window& w) {
     auto slot = by_key_.find(key);
     if (slot == by_key_.end()) return;
-    std::vector<Window>& windows = slot->second;
+    Windows& windows = slot->second;
     auto it = std::find(windows.begin(), windows.end(), w);
     if (it == windows.end()) return;
     windows.erase(it);
@@ -99,7 +117,7 @@ class SessionIndex {
     if (t <= covers_from_) return;
     covers_from_ = t;
     for (auto slot = by_key_.begin(); slot != by_key_.end();) {
-      std::vector<Window>& windows = slot->second;
+      Windows& windows = slot->second;
       const size_t before = windows.size();
       windows.erase(std::remove_if(windows.begin(), windows.end(),
                                    [&](const Window& w) { return w.end_ms < t; }),
@@ -125,8 +143,11 @@ class SessionIndex {
     covers_from_ = std::max(covers_from_, stream_time + 1);
   }
 
+  // Most keys have one or two live sessions: held in place, without an allocation.
+  using Windows = absl::InlinedVector<Window, 2>;
+
   int64_t covers_from_ = kAll;
-  absl::flat_hash_map<std::string, std::vector<Window>, StringHash, StringEq> by_key_;
+  absl::flat_hash_map<std::string, Windows, StringHash, StringEq> by_key_;
   size_t bytes_ = 0;
 };
 

@@ -709,6 +709,7 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
                     " ms, grace ", grace_, " ms)"));
       return;
     }
+    removed_.clear();
     if (merged != Window{t, t}) {
       // Kafka Streams deletes every merged session, the grown one too, and emits the
       // deletions; a store key the merged session reuses is simply overwritten below.
@@ -716,7 +717,7 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
         SessionStoreKey(agg_.clock().segments(), key, s.window.start_ms, s.window.end_ms, &store_key_);
         agg_.Remove(store_key_, r.key, s.window, std::move(s.current.value),
                     s.window.end_ms, r.offset, r.seq);
-        index_.Remove(key, s.window);
+        removed_.push_back(s.window);
       }
     }
     VA next = apply_(std::as_const(r.key), std::as_const(r.value), std::optional<VA>(aggregate));
@@ -732,7 +733,7 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
     }
     agg_.Write(store_key_, r.key, merged, std::move(next), std::nullopt, merged.end_ms,
                positions, r.offset, r.seq);
-    index_.Add(key, merged, now);
+    index_.Replace(key, removed_, merged, now);
   }
 
   // found_: the key's sessions a record at t may merge with (ending at or after t - gap,
@@ -782,6 +783,7 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
   bool index_started_ = false;
   std::vector<Window> indexed_;  // Find's lookup, reused from record to record
   std::vector<Session> found_;
+  std::vector<Window> removed_;  // the sessions a record merged away
   std::string store_key_;
 };
 
