@@ -87,7 +87,7 @@ absl::Status EngineRunner::Process(const std::string& topic, int32_t partition,
 bool EngineRunner::HasPending() const {
   for (const auto& [topic, reader] : readers_) {
     for (const Pending& p : reader.pending) {
-      if (!p.keys.empty()) return true;
+      if (!p.entries.empty()) return true;
     }
   }
   return false;
@@ -98,17 +98,22 @@ absl::Status EngineRunner::Drain() {
     for (auto& [topic, reader] : readers_) {
       for (size_t partition = 0; partition < reader.pending.size(); ++partition) {
         Pending& pending = reader.pending[partition];
-        if (pending.keys.empty()) continue;
-        // Taken out first: processing may write more to this same partition.
+        if (pending.entries.empty()) continue;
+        // Taken out first: processing may write more to this same partition. The buffers
+        // go back afterwards, so their capacity serves the next batch.
         Pending batch;
         std::swap(batch, pending);
-        pending.next_offset = batch.next_offset + static_cast<int64_t>(batch.keys.size());
+        pending.next_offset = batch.next_offset + static_cast<int64_t>(batch.entries.size());
         raw_.clear();
-        for (size_t i = 0; i < batch.keys.size(); ++i) {
+        size_t at = 0;
+        for (size_t i = 0; i < batch.entries.size(); ++i) {
+          const Pending::Entry& e = batch.entries[i];
           internal::RawRecord r;
-          r.key = batch.keys[i];
-          r.value = batch.values[i];
-          r.timestamp = batch.timestamps[i];
+          r.key = std::string_view(batch.bytes).substr(at, e.key_size);
+          at += e.key_size;
+          if (!e.null_value) r.value = std::string_view(batch.bytes).substr(at, e.value_size);
+          at += e.value_size;
+          r.timestamp = e.timestamp;
           r.offset = batch.next_offset + static_cast<int64_t>(i);
           raw_.push_back(r);
         }
@@ -118,6 +123,12 @@ absl::Status EngineRunner::Drain() {
         std::vector<internal::RawRecord> records = std::move(raw_);
         if (absl::Status s = (*task)->Process(topic, p, records); !s.ok()) return s;
         raw_ = std::move(records);
+        if (pending.entries.empty()) {
+          batch.bytes.clear();
+          batch.entries.clear();
+          std::swap(pending.bytes, batch.bytes);
+          std::swap(pending.entries, batch.entries);
+        }
       }
     }
   }
@@ -161,9 +172,9 @@ absl::Status EngineRunner::Send(const internal::OutRecord& r) {
                                        " partitions; there is no partition ", partition));
     }
     Pending& p = reader->second.pending[static_cast<size_t>(partition)];
-    p.keys.emplace_back(r.key);
-    p.values.emplace_back(r.value);
-    p.timestamps.push_back(r.timestamp);
+    p.bytes.append(r.key);
+    p.bytes.append(r.value);
+    p.entries.push_back(Pending::Entry{r.key.size(), r.value.size(), r.value.data() == nullptr, r.timestamp});
     return absl::OkStatus();
   }
   ++output_records_;

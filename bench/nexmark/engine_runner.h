@@ -68,10 +68,16 @@ class EngineRunner final : public internal::RecordCollector {
   absl::Status Drain();
 
   // Records written to a topic the topology reads (a repartition topic), waiting in one
-  // partition.
+  // partition: their bytes one after another, as a producer batch holds them.
   struct Pending {
-    std::vector<std::string> keys, values;
-    std::vector<int64_t> timestamps;
+    struct Entry {
+      size_t key_size = 0;
+      size_t value_size = 0;
+      bool null_value = false;
+      int64_t timestamp = 0;
+    };
+    std::string bytes;
+    std::vector<Entry> entries;
     int64_t next_offset = 0;
   };
   // A topic the topology reads: its sub-topology, and its partitions' waiting records.
