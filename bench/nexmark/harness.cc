@@ -47,20 +47,29 @@ Input Generate(const Flags& f) {
 }
 
 ReferenceRun RunReference(const Flags& f, const Query& query, const Input& in) {
+  // The machines are shared and noisy: the reference runs three times and its median
+  // time counts, each run decoding the events anew as the engine does.
+  constexpr int kRuns = 3;
   ReferenceRun run;
-  const auto start = std::chrono::steady_clock::now();
-  std::vector<Event> events(in.size());
-  EventSerde serde(f.format);
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (absl::Status s = serde.Deserialize(in.values[i], events[i]); !s.ok()) Fail("reference", s);
+  std::vector<double> seconds;
+  for (int i = 0; i < kRuns; ++i) {
+    run.rows = {};
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<Event> events(in.size());
+    EventSerde serde(f.format);
+    for (size_t e = 0; e < in.size(); ++e) {
+      if (absl::Status s = serde.Deserialize(in.values[e], events[e]); !s.ok()) Fail("reference", s);
+    }
+    ReferenceInput ref_in;
+    ref_in.events = &events;
+    // q12: processing time. The reference puts every event in the window of time 0; the
+    // engine's wall clock stands still while it runs (kafka mode: not compared).
+    ref_in.processing_times.assign(in.size(), 0);
+    run.rows = query.reference(ref_in);
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
-  ReferenceInput ref_in;
-  ref_in.events = &events;
-  // q12: processing time. The reference puts every event in the window of time 0; the
-  // engine's wall clock stands still while it runs (kafka mode: not compared).
-  ref_in.processing_times.assign(in.size(), 0);
-  run.rows = query.reference(ref_in);
-  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::sort(seconds.begin(), seconds.end());
+  run.seconds = seconds[kRuns / 2];
   return run;
 }
 
