@@ -690,3 +690,38 @@ TEST(Stores, AValueThatDoesNotSerializeBackFailsTheTaskNamingTheStore) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice::internal {
+namespace {
+
+TEST(KeptDecoded, ATakenValueIsGoneAndANewKeyInItsSlotEvictsTheOldOne) {
+  KeptDecoded<std::string> kept(2);  // two slots: of three keys, two share one
+  std::string out;
+  EXPECT_FALSE(kept.Take("a", &out));  // nothing kept yet
+  kept.Keep("a", "A1");
+  ASSERT_TRUE(kept.Take("a", &out));
+  EXPECT_EQ(out, "A1");
+  EXPECT_FALSE(kept.Take("a", &out));  // taken: kept no more
+
+  kept.Keep("a", "A2");
+  kept.Keep("b", "B1");
+  kept.Keep("c", "C1");
+  // At least two of a, b, c share a slot: the later one evicted the earlier, which is not
+  // found; no key is ever found with another key's value; the last kept is found.
+  std::map<std::string, std::string> found;
+  for (const auto& [key, value] : std::map<std::string, std::string>{{"a", "A2"}, {"b", "B1"}, {"c", "C1"}}) {
+    if (kept.Take(key, &out)) {
+      EXPECT_EQ(out, value) << key;
+      found[key] = out;
+    }
+  }
+  EXPECT_EQ(found.count("c"), 1u);
+  EXPECT_LE(found.size(), 2u);
+
+  kept.Keep("d", "D1");
+  kept.Clear();
+  EXPECT_FALSE(kept.Take("d", &out));
+}
+
+}  // namespace
+}  // namespace sluice::internal

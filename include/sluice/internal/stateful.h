@@ -11,12 +11,14 @@
 // the first emission).
 #pragma once
 
+#include <bit>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "sluice/internal/node.h"
 #include "sluice/internal/source_sink.h"
 #include "sluice/internal/stateless.h"
@@ -304,39 +306,42 @@ class ChangeEmitter : public CacheFlushListener {
 // (or window) updated again soon is not decoded from its bytes at every record. For a
 // node that alone writes its store, through a cache (whose store then holds what was
 // written). Take moves a value out and leaves none kept, so a node that throws before it
-// keeps the next value leaves nothing stale. At most `max` keys: when full, it starts over.
-// A key's slot stays when its value is taken, so updating a kept key allocates nothing.
+// keeps the next value leaves nothing stale. Direct-mapped: `slots` slots (a power of
+// two), a key's slot chosen by its hash, a new key evicting the one there. Slots keep
+// their key's bytes and the value's buffers, so that once warm, keeping a value (even of
+// a key never seen before) allocates nothing of its own.
 template <class Value>
 class KeptDecoded {
  public:
-  explicit KeptDecoded(size_t max) : max_(max) {}
+  explicit KeptDecoded(size_t slots) : mask_(std::bit_ceil(slots) - 1) {}
 
   bool Take(std::string_view key, Value* out) {
-    if (map_.empty()) return false;
-    auto it = map_.find(key);
-    if (it == map_.end() || !it->second.held) return false;
-    *out = std::move(it->second.value);
-    it->second.held = false;
+    if (slots_.empty()) return false;
+    Slot& slot = SlotOf(key);
+    if (!slot.held || slot.key != key) return false;
+    *out = std::move(slot.value);
+    slot.held = false;
     return true;
   }
   void Keep(std::string_view key, Value value) {
-    auto it = map_.find(key);
-    if (it == map_.end()) {
-      if (map_.size() >= max_) map_.clear();
-      it = map_.try_emplace(std::string(key)).first;
-    }
-    it->second.value = std::move(value);
-    it->second.held = true;
+    if (slots_.empty()) slots_.resize(mask_ + 1);
+    Slot& slot = SlotOf(key);
+    slot.key.assign(key);
+    slot.value = std::move(value);
+    slot.held = true;
   }
-  void Clear() { map_.clear(); }
+  void Clear() { slots_.clear(); }
 
  private:
   struct Slot {
+    std::string key;
     Value value{};
     bool held = false;
   };
-  size_t max_;
-  absl::flat_hash_map<std::string, Slot, StringHash, StringEq> map_;
+  Slot& SlotOf(std::string_view key) { return slots_[StringHash{}(key) & mask_]; }
+
+  size_t mask_;
+  std::vector<Slot> slots_;  // allocated at the first Keep
 };
 
 // The decoded contents of a stored entry: its value, timestamp and positions.
@@ -429,9 +434,9 @@ class AggregateNode final : public Input<typename KS::Type, V> {
   }
 
  private:
-  // The aggregates of the last kRecentKeys keys this node wrote, decoded (a hot
-  // auction's top ten, a busy customer's totals); an update keeps its result only when
-  // the store caches.
+  // The aggregates this node wrote last, decoded, in kRecentKeys slots (a hot auction's
+  // top ten, a busy customer's totals); an update keeps its result only when the store
+  // caches.
   static constexpr size_t kRecentKeys = 1024;
   void Remember(std::string_view key, VA value, int64_t timestamp, PositionSet positions) {
     recent_.Keep(key, DecodedEntry<VA>{std::move(value), timestamp, std::move(positions)});
