@@ -648,7 +648,7 @@ TEST(NexmarkWindows, Q11UserSessionsMatchAPlainComputation) {
   // one task, whose stream time is then P, 100 s past every generated bid):
   //   1. P: in time; session [P, P].
   //   2. P - 20 s: late. It is more than the gap from [P, P], so it would form its own
-  //      session, which ends before stream time - grace.
+  //      session, which ends before stream time - gap - grace (18 s).
   //   3. P - 9 s: in time though 9 s behind stream time: it extends [P, P] to
   //      [P - 9 s, P], which still ends at stream time.
   //   4. P - 20 s again: late (11 s from the session's start: more than the gap).

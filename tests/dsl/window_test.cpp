@@ -271,10 +271,23 @@ TEST(SessionWindowsTest, RecordsWithinTheGapMergeAndOldSessionsAreDeleted) {
   f.Pipe("a", 16);  // more than 5 after 10: a new session
   f.Pipe("b", 16);
   EXPECT_EQ(f.Read(), (std::vector<Out>{{"a", 16, 16, 1, 16}, {"b", 16, 16, 1, 16}}));
-  // With no grace, [0, 10] closed when stream time passed 10: a record at 9 would
-  // merge into it and is dropped.
+  // With no grace, [0, 10] closed when stream time passed 10 + the gap: a record at 9
+  // would merge into it and is dropped.
   f.Pipe("a", 9);
   EXPECT_EQ(f.Read(), std::vector<Out>{});
+  EXPECT_EQ(f.driver->late_records(), 1u);
+}
+
+// A session closes when stream time passes its end by the gap plus grace (Kafka Streams
+// 3.0 on): before the gap has passed, an in-order record could still extend it.
+TEST(SessionWindowsTest, ASessionClosesOnlyOnceStreamTimePassesItsEndByTheGapAndGrace) {
+  Sessions f(SessionWindows::OfInactivityGapAndGrace(10ms, 5ms), SessionWindowedSerde<StringSerde>());
+  ASSERT_NE(f.driver, nullptr);
+  f.Pipe("b", 100);  // stream time 100: sessions ending before 100 - 10 - 5 = 85 are closed
+  f.Pipe("a", 88);   // 12 behind stream time, more than the grace: still in time
+  f.Pipe("c", 84);   // its own session would end at 84: closed already, late
+  f.Pipe("c", 85);   // ends exactly at the close time: in time
+  EXPECT_EQ(f.Read(), (std::vector<Out>{{"b", 100, 100, 1, 100}, {"a", 88, 88, 1, 88}, {"c", 85, 85, 1, 85}}));
   EXPECT_EQ(f.driver->late_records(), 1u);
 }
 

@@ -703,10 +703,13 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
                             : s.current.value;
       MergePositions(positions, s.current.positions);
     }
-    if (merged.end_ms < now - grace_) {
+    // A session closes when stream time passes its end by the gap plus grace: until the
+    // gap has passed, an in-order record could still extend it (Kafka Streams 3.0 on,
+    // KAFKA-12718; suppression waits as long).
+    if (merged.end_ms < now - gap_ - grace_) {
       agg_.Late(context, r.offset, t,
                 Cat("its session [", merged.start_ms, ", ", merged.end_ms, "] closed (gap ", gap_,
-                    " ms, grace ", grace_, " ms)"));
+                    " ms + grace ", grace_, " ms)"));
       return;
     }
     removed_.clear();
