@@ -13,6 +13,23 @@ namespace sluice::nexmark {
 
 using internal::Cat;
 
+void PendingRecords::Append(PendingRecords& more) {
+  bytes.append(more.bytes);
+  entries.insert(entries.end(), more.entries.begin(), more.entries.end());
+  more.bytes.clear();
+  more.entries.clear();
+}
+
+void Exchange::Deliver(int worker, const std::string& topic, int32_t partition, PendingRecords& records) {
+  const auto n = static_cast<int64_t>(records.entries.size());
+  Inbox& inbox = inboxes_[static_cast<size_t>(worker)];
+  std::lock_guard<std::mutex> lock(inbox.mu);
+  auto by_topic = inbox.by_topic.find(topic);
+  if (by_topic == inbox.by_topic.end()) by_topic = inbox.by_topic.emplace(topic, std::map<int32_t, PendingRecords>{}).first;
+  by_topic->second[partition].Append(records);
+  in_flight_.fetch_add(n);
+}
+
 EngineRunner::EngineRunner(const Topology& topology, const StreamsConfig& config, Options options)
     : topology_(topology), config_(config), options_(std::move(options)) {}
 
@@ -39,10 +56,13 @@ absl::StatusOr<std::unique_ptr<EngineRunner>> EngineRunner::Create(const Topolog
       Reader& reader = r->readers_[name];
       reader.subtopology = static_cast<int>(i);
       reader.pending.resize(static_cast<size_t>(r->options_.partitions));
+      reader.outbox.resize(static_cast<size_t>(r->options_.partitions));
     }
   }
   r->budget_ = internal::RocksDbBudget::Get(static_cast<size_t>(config.rocksdb_memory_budget()));
-  r->cache_.max_bytes = static_cast<size_t>(config.cache_max_bytes_buffering());
+  // An App splits the cache among its threads.
+  const int workers = r->options_.exchange == nullptr ? 1 : r->options_.exchange->workers();
+  r->cache_.max_bytes = static_cast<size_t>(config.cache_max_bytes_buffering()) / static_cast<size_t>(workers);
   return r;
 }
 
@@ -81,12 +101,32 @@ absl::Status EngineRunner::Process(const std::string& topic, int32_t partition,
   if (absl::Status s = Drain(); !s.ok()) return s;
   since_commit_ += static_cast<int64_t>(records.size());
   if (since_commit_ >= options_.commit_events) return Commit();
+  Ship();
   return absl::OkStatus();
+}
+
+void EngineRunner::TakeInbox() {
+  if (options_.exchange == nullptr) return;
+  options_.exchange->Take(options_.worker, [&](const std::string& topic, int32_t partition, PendingRecords& records) {
+    readers_.find(topic)->second.pending[static_cast<size_t>(partition)].Append(records);
+  });
+}
+
+void EngineRunner::Ship() {
+  if (options_.exchange == nullptr) return;
+  for (auto& [topic, reader] : readers_) {
+    for (size_t partition = 0; partition < reader.outbox.size(); ++partition) {
+      PendingRecords& out = reader.outbox[partition];
+      if (out.entries.empty()) continue;
+      const auto p = static_cast<int32_t>(partition);
+      options_.exchange->Deliver(Owner(p), topic, p, out);
+    }
+  }
 }
 
 bool EngineRunner::HasPending() const {
   for (const auto& [topic, reader] : readers_) {
-    for (const Pending& p : reader.pending) {
+    for (const PendingRecords& p : reader.pending) {
       if (!p.entries.empty()) return true;
     }
   }
@@ -94,20 +134,21 @@ bool EngineRunner::HasPending() const {
 }
 
 absl::Status EngineRunner::Drain() {
+  TakeInbox();
   while (HasPending()) {
     for (auto& [topic, reader] : readers_) {
       for (size_t partition = 0; partition < reader.pending.size(); ++partition) {
-        Pending& pending = reader.pending[partition];
+        PendingRecords& pending = reader.pending[partition];
         if (pending.entries.empty()) continue;
         // Taken out first: processing may write more to this same partition. The buffers
         // go back afterwards, so their capacity serves the next batch.
-        Pending batch;
+        PendingRecords batch;
         std::swap(batch, pending);
         pending.next_offset = batch.next_offset + static_cast<int64_t>(batch.entries.size());
         raw_.clear();
         size_t at = 0;
         for (size_t i = 0; i < batch.entries.size(); ++i) {
-          const Pending::Entry& e = batch.entries[i];
+          const PendingRecords::Entry& e = batch.entries[i];
           internal::RawRecord r;
           r.key = std::string_view(batch.bytes).substr(at, e.key_size);
           at += e.key_size;
@@ -135,9 +176,9 @@ absl::Status EngineRunner::Drain() {
   return absl::OkStatus();
 }
 
-absl::Status EngineRunner::Commit() {
-  since_commit_ = 0;
+absl::Status EngineRunner::Flush() {
   // Flushing caches may write to repartition topics, whose records flush more caches.
+  if (absl::Status s = Drain(); !s.ok()) return s;
   for (int round = 0; round < 100; ++round) {
     for (auto& [id, task] : tasks_) {
       if (absl::Status s = task->FlushState(); !s.ok()) return s;
@@ -145,6 +186,13 @@ absl::Status EngineRunner::Commit() {
     if (!HasPending()) break;
     if (absl::Status s = Drain(); !s.ok()) return s;
   }
+  Ship();
+  return absl::OkStatus();
+}
+
+absl::Status EngineRunner::Commit() {
+  since_commit_ = 0;
+  if (absl::Status s = Flush(); !s.ok()) return s;
   for (auto& [id, task] : tasks_) {
     if (absl::Status s = task->CommitState(); !s.ok()) return s;
   }
@@ -156,7 +204,9 @@ absl::Status EngineRunner::AdvanceWallClock(int64_t ms) {
   for (auto& [id, task] : tasks_) {
     if (absl::Status s = task->PunctuateWallClock(wall_clock_ms_); !s.ok()) return s;
   }
-  return Drain();
+  if (absl::Status s = Drain(); !s.ok()) return s;
+  Ship();
+  return absl::OkStatus();
 }
 
 absl::Status EngineRunner::Send(const internal::OutRecord& r) {
@@ -171,10 +221,12 @@ absl::Status EngineRunner::Send(const internal::OutRecord& r) {
       return absl::OutOfRangeError(Cat("topic '", r.topic, "' has ", options_.partitions,
                                        " partitions; there is no partition ", partition));
     }
-    Pending& p = reader->second.pending[static_cast<size_t>(partition)];
+    Reader& to = reader->second;
+    PendingRecords& p = Owns(partition) ? to.pending[static_cast<size_t>(partition)]
+                                        : to.outbox[static_cast<size_t>(partition)];
     p.bytes.append(r.key);
     p.bytes.append(r.value);
-    p.entries.push_back(Pending::Entry{r.key.size(), r.value.size(), r.value.data() == nullptr, r.timestamp});
+    p.entries.push_back(PendingRecords::Entry{r.key.size(), r.value.size(), r.value.data() == nullptr, r.timestamp});
     return absl::OkStatus();
   }
   ++output_records_;

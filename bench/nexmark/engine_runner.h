@@ -5,12 +5,19 @@
 // asked, kept. Commits (cache flush, store commit) happen every `commit_events` input
 // records, as an App's commit interval would. Tasks, stores (RocksDB, changelogged to
 // nowhere), caches and serdes are the App's own.
+//
+// Several runners, one per worker thread, share the work through an Exchange: worker w
+// of n owns the partitions p with p % n == w (of every topic, so a partition's tasks
+// stay together), and a record written to a partition another worker owns waits in the
+// sender's outbox, then in the owner's inbox, as a produced record waits in a topic.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -22,6 +29,56 @@
 
 namespace sluice::nexmark {
 
+// Records written to a partition of a topic the topology reads (a repartition topic),
+// waiting: their bytes one after another, as a producer batch holds them.
+struct PendingRecords {
+  struct Entry {
+    size_t key_size = 0;
+    size_t value_size = 0;
+    bool null_value = false;
+    int64_t timestamp = 0;
+  };
+  std::string bytes;
+  std::vector<Entry> entries;
+  int64_t next_offset = 0;  // of the partition's next record (kept by its owner)
+
+  // Moves `more`'s records to the end of these; `more` keeps its capacity.
+  void Append(PendingRecords& more);
+};
+
+// What worker runners hand each other: each worker's inbox, by topic and partition, and
+// the number of records in inboxes not yet taken.
+class Exchange {
+ public:
+  explicit Exchange(int workers) : inboxes_(static_cast<size_t>(workers)) {}
+  int workers() const { return static_cast<int>(inboxes_.size()); }
+
+  void Deliver(int worker, const std::string& topic, int32_t partition, PendingRecords& records);
+  // Calls f(topic, partition, records) for each batch waiting for `worker`.
+  template <class F>
+  void Take(int worker, F&& f) {
+    Inbox& inbox = inboxes_[static_cast<size_t>(worker)];
+    std::lock_guard<std::mutex> lock(inbox.mu);
+    size_t taken = 0;
+    for (auto& [topic, partitions] : inbox.by_topic) {
+      for (auto& [partition, records] : partitions) {
+        taken += records.entries.size();
+        if (!records.entries.empty()) f(topic, partition, records);
+      }
+    }
+    in_flight_.fetch_sub(static_cast<int64_t>(taken));
+  }
+  int64_t in_flight() const { return in_flight_.load(); }
+
+ private:
+  struct Inbox {
+    std::mutex mu;
+    std::map<std::string, std::map<int32_t, PendingRecords>, std::less<>> by_topic;
+  };
+  std::vector<Inbox> inboxes_;
+  std::atomic<int64_t> in_flight_{0};
+};
+
 class EngineRunner final : public internal::RecordCollector {
  public:
   struct Options {
@@ -29,6 +86,9 @@ class EngineRunner final : public internal::RecordCollector {
     int64_t commit_events = 100'000;
     bool keep_output = false;
     std::filesystem::path state_dir;  // empty: a fresh temporary directory, removed after
+    // Of several runners sharing the work: this one's number, and their exchange.
+    int worker = 0;
+    Exchange* exchange = nullptr;
   };
   struct Output {
     std::string key;
@@ -41,13 +101,18 @@ class EngineRunner final : public internal::RecordCollector {
   ~EngineRunner() override;
 
   // Processes a batch of `topic` partition `partition` (offsets must grow) and what it
-  // causes.
+  // causes here; what it sends to other workers is shipped to them.
   absl::Status Process(const std::string& topic, int32_t partition,
                        std::span<const internal::RawRecord> records);
   // Moves the wall clock on (wall-clock punctuations, idle window close).
   absl::Status AdvanceWallClock(int64_t ms);
-  // Flushes and commits every task.
+  // Processes what the inbox holds, and flushes every task's caches until nothing waits
+  // here; ships what goes to other workers.
+  absl::Status Flush();
+  // Flushes, then commits every task.
   absl::Status Commit();
+  // Does this worker own `partition`?
+  bool Owns(int32_t partition) const { return Owner(partition) == options_.worker; }
 
   uint64_t output_records() const { return output_records_; }
   uint64_t output_bytes() const { return output_bytes_; }
@@ -67,25 +132,18 @@ class EngineRunner final : public internal::RecordCollector {
   absl::StatusOr<internal::Task*> TaskFor(int subtopology, int32_t partition);
   absl::Status Drain();
 
-  // Records written to a topic the topology reads (a repartition topic), waiting in one
-  // partition: their bytes one after another, as a producer batch holds them.
-  struct Pending {
-    struct Entry {
-      size_t key_size = 0;
-      size_t value_size = 0;
-      bool null_value = false;
-      int64_t timestamp = 0;
-    };
-    std::string bytes;
-    std::vector<Entry> entries;
-    int64_t next_offset = 0;
-  };
   // A topic the topology reads: its sub-topology, and its partitions' waiting records.
   struct Reader {
     int subtopology = 0;
-    std::vector<Pending> pending;
+    std::vector<PendingRecords> pending;  // by partition: those this worker owns
+    std::vector<PendingRecords> outbox;   // by partition: those another worker owns
   };
+  int Owner(int32_t partition) const {
+    return options_.exchange == nullptr ? options_.worker : partition % options_.exchange->workers();
+  }
   bool HasPending() const;
+  void TakeInbox();
+  void Ship();
 
   Topology topology_;
   StreamsConfig config_;

@@ -42,7 +42,7 @@ struct Input {
 Input Generate(const Flags& f);
 
 // The reference over `in`, timed: decodes every event with the run's codec, then computes;
-// three runs, the median time counts.
+// at least three runs, the median time counts.
 struct ReferenceRun {
   std::vector<OutRow> rows;
   double seconds = 0;

@@ -12,11 +12,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <algorithm>
+#include <atomic>
+#include <barrier>
 #include <fstream>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "bench/nexmark/codec.h"
@@ -45,9 +48,9 @@ using Clock = std::chrono::steady_clock;
                "                     kafka: an App through a broker, beside a hand-written\n"
                "                     librdkafka loop for q0 and q2\n"
                "  --bootstrap-servers S  kafka mode: a real cluster (default: the embedded broker)\n"
-               "  --threads N        worker threads (engine mode: 1)\n"
+               "  --threads N        worker threads (1)\n"
                "  --partitions N     partitions of the event topic and of repartition topics\n"
-               "                     (default: 1 in engine mode, 8 in kafka mode)\n"
+               "                     (default: --threads in engine mode, 8 in kafka mode)\n"
                "  --seed N           generator seed; 0 reproduces Beam's events (0)\n"
                "  --format F         event encoding: flatbuffers or json (flatbuffers)\n"
                "  --rate N           event time: generated events per second (10000, Beam's)\n"
@@ -122,9 +125,12 @@ Flags Parse(int argc, char** argv) {
     }
   }
   if (f.queries.empty()) Usage("--query is required");
-  if (f.mode == "engine" && f.threads != 1) Usage("--threads: engine mode runs one worker thread");
   if (f.mode == "engine" && !f.bootstrap_servers.empty()) Usage("--bootstrap-servers needs --mode kafka");
-  f.partitions = partitions.value_or(f.mode == "kafka" ? 8 : 1);
+  f.partitions = partitions.value_or(f.mode == "kafka" ? 8 : f.threads);
+  if (f.mode == "engine" && f.partitions < f.threads) {
+    Usage("--partitions " + std::to_string(f.partitions) + " is fewer than --threads " +
+          std::to_string(f.threads) + ": engine mode gives each thread partitions of its own");
+  }
   return f;
 }
 
@@ -145,60 +151,99 @@ Result RunEngine(const Flags& f, const Query& query, const Input& in) {
   props["idle.window.close.ms"] = "1000";
   absl::StatusOr<StreamsConfig> config = StreamsConfig::Create(props);
   if (!config.ok()) Fail("configuring " + query.name, config.status());
-  EngineRunner::Options runner_options;
-  runner_options.partitions = f.partitions;
-  runner_options.commit_events = f.commit_events;
-  runner_options.keep_output = f.verify;
-  auto runner = EngineRunner::Create(*topology, *config, runner_options);
-  if (!runner.ok()) Fail("starting " + query.name, runner.status());
+  // One runner per worker thread, each owning the partitions p % threads (of every topic).
+  Exchange exchange(f.threads);
+  std::vector<std::unique_ptr<EngineRunner>> runners;
+  for (int w = 0; w < f.threads; ++w) {
+    EngineRunner::Options runner_options;
+    runner_options.partitions = f.partitions;
+    runner_options.commit_events = f.commit_events;
+    runner_options.keep_output = f.verify;
+    runner_options.worker = w;
+    runner_options.exchange = f.threads > 1 ? &exchange : nullptr;
+    auto runner = EngineRunner::Create(*topology, *config, runner_options);
+    if (!runner.ok()) Fail("starting " + query.name, runner.status());
+    runners.push_back(std::move(*runner));
+  }
 
-  // Batches as a poll hands them over: the next events in generation order, split by
-  // partition.
-  Progress progress(query.name, f.events);
-  std::vector<std::vector<internal::RawRecord>> by_partition(static_cast<size_t>(f.partitions));
-  std::vector<int64_t> offsets(static_cast<size_t>(f.partitions), 0);
   const std::string& topic = options.input_topic;
   const size_t n = in.values.size();
   const size_t chunk = static_cast<size_t>(f.batch) * static_cast<size_t>(f.partitions);
-  const auto start = Clock::now();
-  for (size_t begin = 0; begin < n; begin += chunk) {
-    for (auto& b : by_partition) b.clear();
-    for (size_t i = begin; i < std::min(n, begin + chunk); ++i) {
-      internal::RawRecord r;
-      r.key = in.keys[i];
-      r.value = in.values[i];
-      r.timestamp = in.timestamps[i];
-      const auto p = static_cast<size_t>(in.partitions[i]);
-      r.offset = offsets[p]++;
-      by_partition[p].push_back(r);
+  std::atomic<int64_t> processed{0};
+  std::barrier sync(f.threads);
+  auto check = [&](const absl::Status& s) {
+    if (!s.ok()) Fail(query.name, s);
+  };
+  // Until no worker holds or is sent anything: each flushes, then all look at what is in
+  // flight between them, together.
+  auto settle = [&](EngineRunner& runner) {
+    for (;;) {
+      check(runner.Flush());
+      sync.arrive_and_wait();
+      const bool done = exchange.in_flight() == 0;
+      sync.arrive_and_wait();
+      if (done) return;
     }
-    for (size_t p = 0; p < by_partition.size(); ++p) {
-      if (by_partition[p].empty()) continue;
-      if (absl::Status s = (*runner)->Process(topic, static_cast<int32_t>(p), by_partition[p]); !s.ok()) {
-        Fail(query.name, s);
+  };
+  auto work = [&](EngineRunner& runner) {
+    // Batches as a poll hands them over: the next events in generation order, split by
+    // partition, of the partitions this worker owns.
+    std::vector<std::vector<internal::RawRecord>> by_partition(static_cast<size_t>(f.partitions));
+    std::vector<int64_t> offsets(static_cast<size_t>(f.partitions), 0);
+    for (size_t begin = 0; begin < n; begin += chunk) {
+      for (auto& b : by_partition) b.clear();
+      int64_t mine = 0;
+      for (size_t i = begin; i < std::min(n, begin + chunk); ++i) {
+        if (!runner.Owns(in.partitions[i])) continue;
+        internal::RawRecord r;
+        r.key = in.keys[i];
+        r.value = in.values[i];
+        r.timestamp = in.timestamps[i];
+        const auto p = static_cast<size_t>(in.partitions[i]);
+        r.offset = offsets[p]++;
+        by_partition[p].push_back(r);
+        ++mine;
       }
+      for (size_t p = 0; p < by_partition.size(); ++p) {
+        if (!by_partition[p].empty()) check(runner.Process(topic, static_cast<int32_t>(p), by_partition[p]));
+      }
+      processed += mine;
     }
-    progress.Update(static_cast<int64_t>(std::min(n, begin + chunk)));
+    // Input stops: windows close (idle close), and the last commit lets everything out.
+    settle(runner);
+    check(runner.Commit());
+    check(runner.AdvanceWallClock(2 * 24 * 3600 * 1000));
+    settle(runner);
+    check(runner.Commit());
+  };
+
+  Progress progress(query.name, f.events);
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (auto& runner : runners) threads.emplace_back(work, std::ref(*runner));
+  while (processed.load() < static_cast<int64_t>(n)) {
+    progress.Update(processed.load());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  // Input stops: windows close (idle close), and the last commit lets everything out.
-  if (absl::Status s = (*runner)->Commit(); !s.ok()) Fail(query.name, s);
-  if (absl::Status s = (*runner)->AdvanceWallClock(2 * 24 * 3600 * 1000); !s.ok()) Fail(query.name, s);
-  if (absl::Status s = (*runner)->Commit(); !s.ok()) Fail(query.name, s);
+  for (std::thread& t : threads) t.join();
   result.sluice_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   progress.Done();
   result.peak_rss = PeakRssBytes();
-  result.outputs = (*runner)->output_records();
-  if ((*runner)->late_records() > 0) {
+  uint64_t late = 0;
+  std::vector<OutRow> actual;
+  for (const auto& runner : runners) {
+    result.outputs += runner->output_records();
+    late += runner->late_records();
+    for (const EngineRunner::Output& o : runner->output()) actual.push_back(OutRow{o.key, o.value});
+  }
+  if (late > 0) {
     std::fprintf(stderr, "sluice-nexmark: %s: %llu records arrived after their window closed\n",
-                 query.name.c_str(), static_cast<unsigned long long>((*runner)->late_records()));
+                 query.name.c_str(), static_cast<unsigned long long>(late));
+    result.note = std::to_string(late) + " late records";
   }
 
-  std::vector<OutRow> actual;
-  if (f.verify) {
-    for (const EngineRunner::Output& o : (*runner)->output()) actual.push_back(OutRow{o.key, o.value});
-  }
   // The reference runs alone: the engine's stores, threads and memory are gone first.
-  runner->reset();
+  runners.clear();
   malloc_trim(0);
 
   ReferenceRun reference = RunReference(f, query, in);
