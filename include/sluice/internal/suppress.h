@@ -17,10 +17,10 @@
 
 #include <cstdint>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/node_hash_map.h"
 #include "sluice/internal/node.h"
 #include "sluice/internal/stateful.h"
@@ -129,17 +129,17 @@ class SuppressNode final : public Input<typename KS::Type, Change<typename VS::T
   // Adds an update: a new entry, or the latest value of the key's entry.
   void Hold(const Record<K, Change<V>>& r) {
     std::string_view key = KeyBytes(r.key, r.offset);
-    auto it = entries_.find(key);
-    if (it == entries_.end()) {
+    bool added = false;
+    // One hash whether the key is new or not.
+    auto it = entries_.lazy_emplace(key, [&](const auto& construct) {
+      added = true;
       int64_t time = r.timestamp;
       if constexpr (IsWindowed<K>::value) {
         if (spec_.final_results) time = r.key.window.end_ms;
       }
-      it = entries_.emplace(std::string(key), Entry{time, r.key, std::nullopt, r.value.old_value,
-                                                    r.timestamp, 0})
-               .first;
-      index_.emplace(time, it->first);
-    }
+      construct(std::string(key), Entry{time, r.key, std::nullopt, r.value.old_value, r.timestamp, 0});
+    });
+    if (added) index_.emplace(it->second.time, it->first);
     Entry& e = it->second;
     e.latest = r.value.new_value;
     e.timestamp = r.timestamp;
@@ -268,7 +268,7 @@ class SuppressNode final : public Input<typename KS::Type, Change<typename VS::T
   int64_t recorded_ = kNone;
   // Node-based: index_ holds views of its keys.
   absl::node_hash_map<std::string, Entry, StringHash, StringEq> entries_;
-  std::set<std::pair<int64_t, std::string_view>> index_;  // (time, key): views of entries_ keys
+  absl::btree_set<std::pair<int64_t, std::string_view>> index_;  // (time, key): views of entries_ keys
   int64_t bytes_ = 0;
   IdleAdvance idle_;
   BatchContext flush_context_;
