@@ -62,18 +62,24 @@ void CachingStore::Account(size_t before, size_t after) {
 }
 
 void CachingStore::MarkDirty(Entry& e) {
-  if (e.dirty()) return;
-  e.dirty_index = dirty_.size();
-  dirty_.push_back(&e);
+  if (e.is_dirty && dirty_tail_ == &e) return;
+  MarkClean(e);
+  e.is_dirty = true;
+  e.dirty_prev = dirty_tail_;
+  if (dirty_tail_ != nullptr) {
+    dirty_tail_->dirty_next = &e;
+  } else {
+    dirty_head_ = &e;
+  }
+  dirty_tail_ = &e;
 }
 
 void CachingStore::MarkClean(Entry& e) {
-  if (!e.dirty()) return;
-  Entry* last = dirty_.back();
-  dirty_[e.dirty_index] = last;
-  last->dirty_index = e.dirty_index;
-  dirty_.pop_back();
-  e.dirty_index = kClean;
+  if (!e.is_dirty) return;
+  (e.dirty_prev != nullptr ? e.dirty_prev->dirty_next : dirty_head_) = e.dirty_next;
+  (e.dirty_next != nullptr ? e.dirty_next->dirty_prev : dirty_tail_) = e.dirty_prev;
+  e.is_dirty = false;
+  e.dirty_prev = e.dirty_next = nullptr;
 }
 
 CachingStore::Entry& CachingStore::Upsert(std::string_view key, bool* added) {
@@ -207,11 +213,10 @@ absl::Status CachingStore::EvictIfNeeded() {
 }
 
 absl::Status CachingStore::Flush() {
-  std::vector<Entry*> dirty;
-  dirty.swap(dirty_);
-  for (Entry* e : dirty) {
-    e->dirty_index = kClean;
-    if (absl::Status s = WriteDown(*e, /*keep=*/true); !s.ok()) return s;
+  while (dirty_head_ != nullptr) {
+    Entry& e = *dirty_head_;
+    MarkClean(e);
+    if (absl::Status s = WriteDown(e, /*keep=*/true); !s.ok()) return s;
   }
   return inner_->Flush();
 }
@@ -317,7 +322,7 @@ absl::Status CachingStore::DropBefore(std::string_view end) {
 }
 
 void CachingStore::Discard() {
-  dirty_.clear();
+  dirty_head_ = dirty_tail_ = nullptr;
   last_.reset();
   Account(bytes_, 0);
   index_.clear();

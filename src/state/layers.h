@@ -145,22 +145,25 @@ class CachingStore final : public KeyValueBytesStore {
     SmallBytes<40> key;  // set once: the index views it
     SmallBytes<40> value;
     bool deleted = false;
-    size_t dirty_index = kClean;  // its place in dirty_
+    // Its place in the dirty list (dirty entries in the order of their last write).
+    bool is_dirty = false;
+    Entry* dirty_prev = nullptr;
+    Entry* dirty_next = nullptr;
     // What the store below holds for the key, when known (read through on a miss, or
     // written down by a flush): the old value a flush reports. Kept only for a listener
     // that wants old values.
     bool base_known = false;
     std::optional<std::string> base;
     size_t Bytes() const { return key.size() + value.size() + (base ? base->size() : 0) + 96; }
-    bool dirty() const { return dirty_index != kClean; }
+    bool dirty() const { return is_dirty; }
   };
-  static constexpr size_t kClean = static_cast<size_t>(-1);
   using Lru = std::list<Entry>;
 
   // The entry of `key`, made most recently used; a new one (`*added` set) if absent.
   Entry& Upsert(std::string_view key, bool* added = nullptr);
   // Sets an entry's new value (dirty) and evicts what the budget no longer holds.
   absl::Status Write(Entry& e, std::string_view value);
+  // Makes an entry the last dirty one (a write), or takes it off the dirty list.
   void MarkDirty(Entry& e);
   void MarkClean(Entry& e);
   // Lets a dirty entry down and tells the listener; `keep`: the entry stays cached (and
@@ -179,9 +182,13 @@ class CachingStore final : public KeyValueBytesStore {
   CacheFlushListener* listener_ = nullptr;
   std::optional<bool> keeps_base_;
   Lru lru_;  // least recently used first
-  // The dirty entries, so a flush visits only them (a listener that wrote back into this
-  // same store while it flushes is not supported).
-  std::vector<Entry*> dirty_;
+  // The dirty entries in the order of their last write, so a flush visits only them and
+  // lets them down in that order, as Kafka Streams' does. A later window's update cannot
+  // then reach a final-results suppression before an earlier window's last update (which
+  // the suppression would take for a window that reopened, and emit twice). A listener
+  // that wrote back into this same store while it flushes is not supported.
+  Entry* dirty_head_ = nullptr;
+  Entry* dirty_tail_ = nullptr;
   absl::flat_hash_map<std::string_view, Lru::iterator, StringHash, StringEq> index_;
   // The entry a Get last found or read through: the aggregations' read-modify-write of
   // a key writes it next, and finds it here without another hash lookup.

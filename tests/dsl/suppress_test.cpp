@@ -91,6 +91,35 @@ TEST(SuppressTest, EmitStrategyOnWindowCloseGivesTheSameFinalResults) {
   RunFinalResults(f);
 }
 
+// A cache lets its updates down in the order of their last write (as Kafka Streams'
+// does). Here one commit's batch updates b's window [100, 200) first, then a's [0, 100)
+// (out of order, within grace), then b's again at 160, past [0, 100)'s close at 150. Had
+// b's window come down first (the order of first writes), its time would have closed
+// [0, 100) in the suppression before a's last update arrived: a's count emitted as 1,
+// then again as 2.
+TEST(SuppressTest, OneCommitsOutOfOrderUpdatesGiveOneExactFinalResultPerWindow) {
+  TimeFixture f(
+      [](auto grouped) {
+        return grouped.WindowedBy(TimeWindows::OfSizeAndGrace(100ms, 50ms))
+            .Emit(EmitStrategy::OnWindowClose())
+            .Count();
+      },
+      TimeWindowedSerde<StringSerde>(100), {});  // cache on
+  ASSERT_NE(f.driver, nullptr);
+  f.Pipe("a", 50);  // committed: [0, 100) held with count 1
+  auto record = [](const char* key, int64_t t) {
+    TestRawRecord r;
+    r.key = key;
+    r.value = "v";
+    r.timestamp = t;
+    return r;
+  };
+  ASSERT_TRUE(f.driver->PipeRawBatch("in", {record("b", 120), record("a", 90), record("b", 160)}).ok());
+  f.Pipe("c", 300);  // closes both windows
+  EXPECT_EQ(f.Read(), (std::vector<Out>{{"a", 0, 100, 2, 90}, {"b", 100, 200, 2, 160}}));
+  EXPECT_EQ(f.driver->late_records(), 0u);
+}
+
 TEST(SuppressTest, FinalSessionsDropTheDeletionsOfMergedSessions) {
   // Gap 10, grace 20: a session's final result waits until stream time passes its end by
   // 30 (gap + grace), when no record can extend it any more.

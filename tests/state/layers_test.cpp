@@ -218,6 +218,36 @@ TEST_F(CachingStoreTest, AFlushWritesEachKeyOnceWithItsLatestValue) {
   EXPECT_EQ(below_->puts.load(), 2u);
 }
 
+// Kafka Streams' order: by each key's last write, reads not counting, and an entry
+// written down early (evicted) leaves the others' order as it was.
+TEST_F(CachingStoreTest, AFlushLetsKeysDownInTheOrderOfTheirLastWrite) {
+  Put("a", "1");
+  Put("b", "1");
+  Put("c", "1");
+  Put("d", "1");
+  Put("a", "2");                              // a moves behind d
+  EXPECT_EQ(GetValue(*cache_, "b"), "1");     // a read does not move b
+  ASSERT_TRUE(cache_->Delete("c").ok());      // c moves behind a
+  ASSERT_TRUE(cache_->Flush().ok());
+  EXPECT_EQ(listener_.calls, (Calls{{"b", "1"}, {"d", "1"}, {"a", "2"}, {"c", std::nullopt}}));
+
+  // Room for four: y, the least recently used (x was read), is evicted from the middle
+  // of the dirty list; the others keep their order.
+  listener_.calls.clear();
+  cache_->Discard();  // all clean: nothing lost
+  budget_.max_bytes = 4 * EntryBytes("x", "1") + 10;
+  Put("x", "1");
+  Put("y", "1");
+  Put("z", "1");
+  Put("w", "1");
+  EXPECT_EQ(GetValue(*cache_, "x"), "1");
+  Put("v", "1");
+  ASSERT_EQ(listener_.calls.size(), 1u);
+  EXPECT_EQ(listener_.calls[0].first, "y");
+  ASSERT_TRUE(cache_->Flush().ok());
+  EXPECT_EQ(listener_.calls, (Calls{{"y", "1"}, {"x", "1"}, {"z", "1"}, {"w", "1"}, {"v", "1"}}));
+}
+
 TEST_F(CachingStoreTest, ADeleteReachesTheStoreBelowAndTheListenerAsNullopt) {
   ASSERT_TRUE(memory_->Put("gone", "old").ok());
   memory_->Commit();
