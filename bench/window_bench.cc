@@ -531,9 +531,17 @@ int main(int argc, char** argv) {
         HandRocksSide hand(c);
         std::tie(off, rocks) = TimePair(engine, hand, static_cast<size_t>(g_flags.records));
       }
-      std::printf("%-9s %5lld %12.0f %12.0f %7.3f   %12.0f %12.0f %7.3f   >= %.0fk: %s\n", Name(c),
-                  static_cast<long long>(rep + 1), on, map, on / map, off, rocks, off / rocks,
-                  target / 1000, on >= target ? "met" : "MISSED");
+      // A pair --sides left out prints as "-".
+      auto rate = [](double r) { return r > 0 ? std::to_string(static_cast<long long>(r)) : std::string("-"); };
+      auto ratio = [](double a, double b) {
+        char out[16];
+        std::snprintf(out, sizeof out, "%.3f", a / b);
+        return b > 0 ? std::string(out) : std::string("-");
+      };
+      std::printf("%-9s %5lld %12s %12s %7s   %12s %12s %7s   >= %.0fk: %s\n", Name(c),
+                  static_cast<long long>(rep + 1), rate(on).c_str(), rate(map).c_str(), ratio(on, map).c_str(),
+                  rate(off).c_str(), rate(rocks).c_str(), ratio(off, rocks).c_str(), target / 1000,
+                  on <= 0 ? "-" : on >= target ? "met" : "MISSED");
     }
   }
   return 0;
