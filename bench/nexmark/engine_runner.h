@@ -12,9 +12,9 @@
 // sender's outbox, then in the owner's inbox, as a produced record waits in a topic.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
-#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
