@@ -516,6 +516,13 @@ int main(int argc, char** argv) {
               static_cast<long long>(g_flags.reps));
   std::printf("%-9s %5s %12s %12s %7s   %12s %12s %7s   %s\n", "case", "rep", "cache-on",
               "hand-map", "ratio", "cache-off", "hand-rocks", "ratio", "target (cache on)");
+  // A pair --sides left out prints as "-".
+  auto rate = [](double r) { return r > 0 ? std::to_string(static_cast<long long>(r)) : std::string("-"); };
+  auto ratio = [](double a, double b) {
+    char out[16];
+    std::snprintf(out, sizeof out, "%.3f", a / b);
+    return b > 0 ? std::string(out) : std::string("-");
+  };
   for (Case c : {Case::kTumbling, Case::kHopping, Case::kSession}) {
     if (!wanted(c)) continue;
     const double target = c == Case::kTumbling ? 500000 : 200000;
@@ -531,13 +538,6 @@ int main(int argc, char** argv) {
         HandRocksSide hand(c);
         std::tie(off, rocks) = TimePair(engine, hand, static_cast<size_t>(g_flags.records));
       }
-      // A pair --sides left out prints as "-".
-      auto rate = [](double r) { return r > 0 ? std::to_string(static_cast<long long>(r)) : std::string("-"); };
-      auto ratio = [](double a, double b) {
-        char out[16];
-        std::snprintf(out, sizeof out, "%.3f", a / b);
-        return b > 0 ? std::string(out) : std::string("-");
-      };
       std::printf("%-9s %5lld %12s %12s %7s   %12s %12s %7s   >= %.0fk: %s\n", Name(c),
                   static_cast<long long>(rep + 1), rate(on).c_str(), rate(map).c_str(), ratio(on, map).c_str(),
                   rate(off).c_str(), rate(rocks).c_str(), ratio(off, rocks).c_str(), target / 1000,
