@@ -109,8 +109,9 @@ template <class K, class V>
 class TimeWindowedKStream {
  public:
   // When results are emitted: on every update (the default; through the record cache
-  // when the store has one), or once per window when it closes (final results, held in
-  // a suppression buffer named `<processor>-emit-final`).
+  // when the store has one), or once per window when it closes (final results: time
+  // windows emit each closed window from their own store; sliding windows hold their
+  // updates in a suppression buffer named `<processor>-emit-final`).
   TimeWindowedKStream Emit(EmitStrategy strategy) const {
     TimeWindowedKStream copy = *this;
     copy.emit_ = strategy;
@@ -221,6 +222,9 @@ class TimeWindowedKStream {
                                    spec.retention_ms, " ms) must be at least the window size "
                                    "plus grace (", MinRetention(), " ms)"));
     }
+    // Time windows emit final results themselves (from their store, as Kafka Streams
+    // does); sliding windows through a suppression.
+    spec.emit_final = emit_.on_window_close() && std::holds_alternative<TimeWindows>(windows_);
     const int parent = grouped_.AggregationParent(spec.store);
     internal::StoreSpec store = materialized.Spec(spec.store);
     store.changelog_configs =
@@ -246,13 +250,12 @@ class TimeWindowedKStream {
             spec, windows, ks, vas, apply, services);
       };
     }
-    return internal::EmitFinalIf(
-        emit_, spec.name,
-        KTable<Windowed<K>, VA>(
-            grouped_.graph_, graph.Add(std::move(node)), spec.store,
-            internal::WindowValueGetter<KS, VAS, internal::WindowStoreKeyOf>::Supplier(
-                spec.store, ks, vas, spec.retention_ms, internal::WindowStoreKeyOf{})),
-        ks, vas);
+    KTable<Windowed<K>, VA> table(
+        grouped_.graph_, graph.Add(std::move(node)), spec.store,
+        internal::WindowValueGetter<KS, VAS, internal::WindowStoreKeyOf>::Supplier(
+            spec.store, ks, vas, spec.retention_ms, internal::WindowStoreKeyOf{}));
+    if (spec.emit_final) return table;
+    return internal::EmitFinalIf(emit_, spec.name, std::move(table), ks, vas);
   }
 
   KGroupedStream<K, V> grouped_;

@@ -80,15 +80,55 @@ TEST(SuppressTest, UntilWindowClosesEmitsOneFinalResultPerWindow) {
   }
 }
 
+// Time windows emit their final results from their own store (no suppression buffer):
+// the same results, with the cache on or off.
 TEST(SuppressTest, EmitStrategyOnWindowCloseGivesTheSameFinalResults) {
-  TimeFixture f(
-      [](auto grouped) {
-        return grouped.WindowedBy(TimeWindows::OfSizeAndGrace(100ms, 50ms))
-            .Emit(EmitStrategy::OnWindowClose())
-            .Count();
-      },
-      TimeWindowedSerde<StringSerde>(100));
-  RunFinalResults(f);
+  for (bool cache : {false, true}) {
+    SCOPED_TRACE(cache ? "cache on" : "cache off");
+    TimeFixture f(
+        [](auto grouped) {
+          return grouped.WindowedBy(TimeWindows::OfSizeAndGrace(100ms, 50ms))
+              .Emit(EmitStrategy::OnWindowClose())
+              .Count();
+        },
+        TimeWindowedSerde<StringSerde>(100), cache ? std::map<std::string, std::string>{} : kNoCache);
+    RunFinalResults(f);
+  }
+}
+
+// Hopping windows: every window a record falls in gets one final result, in the order of
+// window end, then key; the same as through a suppression buffer.
+TEST(SuppressTest, EmitStrategyOnWindowCloseOfHoppingWindowsEqualsASuppression) {
+  auto hopping = [] { return TimeWindows::OfSizeAndGrace(100ms, 20ms).AdvanceBy(50ms); };
+  std::vector<std::vector<Out>> outs;
+  for (bool emit : {true, false}) {
+    for (bool cache : {false, true}) {
+      TimeFixture f(
+          [&](auto grouped) {
+            auto windowed = grouped.WindowedBy(hopping());
+            return emit ? windowed.Emit(EmitStrategy::OnWindowClose()).Count()
+                        : windowed.Count().Suppress(Suppressed::UntilWindowCloses(BufferConfig::Unbounded()));
+          },
+          TimeWindowedSerde<StringSerde>(100), cache ? std::map<std::string, std::string>{} : kNoCache);
+      ASSERT_NE(f.driver, nullptr);
+      std::vector<Out> out;
+      const std::vector<std::pair<std::string, int64_t>> records = {
+          {"a", 10}, {"a", 60}, {"b", 40}, {"a", 70}, {"b", 120}, {"b", 180}, {"b", 260}, {"c", 400}};
+      for (const auto& [key, t] : records) {
+        f.Pipe(key, t);
+        for (const Out& o : f.Read()) out.push_back(o);
+      }
+      EXPECT_EQ(f.driver->late_records(), 0u);
+      outs.push_back(out);
+    }
+  }
+  // [0, 100): a@10, a@60, a@70, b@40; [50, 150): a@60, a@70, b@120; [100, 200): b@120,
+  // b@180; [150, 250): b@180; [200, 300) and [250, 350): b@260. c@400's stay open.
+  const std::vector<Out> want = {{"a", 0, 100, 3, 70},   {"b", 0, 100, 1, 40},
+                                 {"a", 50, 150, 2, 70},  {"b", 50, 150, 1, 120},
+                                 {"b", 100, 200, 2, 180}, {"b", 150, 250, 1, 180},
+                                 {"b", 200, 300, 1, 260}, {"b", 250, 350, 1, 260}};
+  for (const auto& out : outs) EXPECT_EQ(out, want);
 }
 
 // A cache lets its updates down in the order of their last write (as Kafka Streams'
@@ -142,11 +182,12 @@ TEST(SuppressTest, FinalSessionsDropTheDeletionsOfMergedSessions) {
   EXPECT_EQ(f.Read(), (std::vector<Out>{{"a", 49, 49, 1, 49}, {"a", 60, 60, 1, 60}}));
 }
 
-TEST(SuppressTest, IdleWindowCloseLetsStreamTimeFollowTheWallClockWhenInputStops) {
-  auto build = [](auto grouped) {
-    return grouped.WindowedBy(TimeWindows::OfSizeAndGrace(100ms, 20ms))
-        .Count()
-        .Suppress(Suppressed::UntilWindowCloses(BufferConfig::Unbounded()));
+void RunIdleWindowClose(bool emit_on_close) {
+  auto build = [emit_on_close](auto grouped) {
+    auto windowed = grouped.WindowedBy(TimeWindows::OfSizeAndGrace(100ms, 20ms));
+    return emit_on_close
+               ? windowed.Emit(EmitStrategy::OnWindowClose()).Count()
+               : windowed.Count().Suppress(Suppressed::UntilWindowCloses(BufferConfig::Unbounded()));
   };
   {
     // Off (the default): without records, stream time stands still and nothing closes.
@@ -172,6 +213,13 @@ TEST(SuppressTest, IdleWindowCloseLetsStreamTimeFollowTheWallClockWhenInputStops
   f.Pipe("a", 50);
   EXPECT_EQ(f.Read(), std::vector<Out>{});
   EXPECT_EQ(f.driver->late_records(), 1u);
+}
+
+TEST(SuppressTest, IdleWindowCloseLetsStreamTimeFollowTheWallClockWhenInputStops) {
+  RunIdleWindowClose(false);
+}
+TEST(SuppressTest, IdleWindowCloseClosesTheWindowsOfEmitStrategyOnWindowClose) {
+  RunIdleWindowClose(true);
 }
 
 // A table of strings, suppressed by a time limit: the latest value per key at most once

@@ -44,22 +44,27 @@ std::map<std::tuple<std::string, int64_t>, int64_t> Finals(const std::vector<slu
   return out;
 }
 
-TEST(WindowApp, FinalResultsStayExactAcrossARestartThatLostTheLocalState) {
+// `emit_on_close`: EmitStrategy::OnWindowClose, whose aggregation rebuilds its index of
+// open windows from the restored store; else a suppression, whose buffer is restored.
+void RunFinalResultsAcrossARestartThatLostTheLocalState(bool emit_on_close) {
   auto broker = EmbeddedBroker::Start().value();
   ASSERT_TRUE(broker->CreateTopic("clicks", 2).ok());
   ASSERT_TRUE(broker->CreateTopic("final", 2).ok());
   const std::string servers = broker->bootstrap_servers();
   StateDir dir;
-  auto topology = [] {
+  auto topology = [emit_on_close] {
     StreamsBuilder builder;
-    builder.Stream<std::string, std::string>("clicks")
-        .GroupByKey()
-        .WindowedBy(TimeWindows::OfSizeAndGrace(10s, 2s))
-        .Count(Materialized<StringSerde, Int64Serde>::As("clicks-per-10s"))
-        .Suppress(Suppressed::UntilWindowCloses(BufferConfig::Unbounded()).WithName("final-clicks"))
-        .ToStream()
-        .To("final", Produced<TimeWindowedSerde<StringSerde>, Nullable<Int64Serde>>(
-                         TimeWindowedSerde<StringSerde>(10000), {}));
+    auto windowed = builder.Stream<std::string, std::string>("clicks")
+                        .GroupByKey()
+                        .WindowedBy(TimeWindows::OfSizeAndGrace(10s, 2s));
+    const auto store = Materialized<StringSerde, Int64Serde>::As("clicks-per-10s");
+    auto finals =
+        emit_on_close
+            ? windowed.Emit(EmitStrategy::OnWindowClose()).Count(store)
+            : windowed.Count(store).Suppress(
+                  Suppressed::UntilWindowCloses(BufferConfig::Unbounded()).WithName("final-clicks"));
+    finals.ToStream().To("final", Produced<TimeWindowedSerde<StringSerde>, Nullable<Int64Serde>>(
+                                      TimeWindowedSerde<StringSerde>(10000), {}));
     return builder.Build().value();
   };
   auto props = TestAppConfig("window-app");
@@ -94,7 +99,7 @@ TEST(WindowApp, FinalResultsStayExactAcrossARestartThatLostTheLocalState) {
   // saw 13 s: the restored stream time must say so (a fresh one would accept it and emit
   // a second final for [0 s, 10 s)). user-1 gets a fourth click in [10 s, 20 s); then
   // every key at 25 s closes [10 s, 20 s), whose other counts come from the restored
-  // suppression buffer.
+  // suppression buffer (or the restored window store).
   auto app = App::Create(topology(), StreamsConfig::Create(props).value(), broker.get()).value();
   ASSERT_TRUE(app->Start().ok());
   ASSERT_TRUE(app->AwaitState(AppState::kRunning, 30s));
@@ -114,6 +119,13 @@ TEST(WindowApp, FinalResultsStayExactAcrossARestartThatLostTheLocalState) {
   EXPECT_EQ(ReadTopic(servers, "final", 2, want.size() + 1, 3s).size(), want.size());
   EXPECT_EQ(app->metrics().records_late, 1u);
   EXPECT_TRUE(app->Close(30s));
+}
+
+TEST(WindowApp, FinalResultsStayExactAcrossARestartThatLostTheLocalState) {
+  RunFinalResultsAcrossARestartThatLostTheLocalState(false);
+}
+TEST(WindowApp, EmitOnWindowCloseStaysExactAcrossARestartThatLostTheLocalState) {
+  RunFinalResultsAcrossARestartThatLostTheLocalState(true);
 }
 
 using sluice::testing::SessionCounts;

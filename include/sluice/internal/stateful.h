@@ -226,6 +226,8 @@ class ChangeEmitter : public CacheFlushListener {
 
   bool caching() const { return caching_; }
   Output<K, Change<V>>& out() { return out_; }
+  // The cache's flushes emit nothing (a node that emits final results itself).
+  void Silence() { silent_ = true; }
 
   void Begin() { buffer_.Clear(); }
   void Add(const K& key, std::optional<V> new_value, std::optional<V> old_value,
@@ -255,6 +257,7 @@ class ChangeEmitter : public CacheFlushListener {
   // CacheFlushListener: asked once the graph is wired. A session's old value tells which
   // session an update retracts, so those are always read.
   bool WantsOldValues() override {
+    if (silent_) return false;
     if constexpr (requires { keys_.Replaced(store_, std::string_view(), std::nullopt, std::nullopt); }) {
       return true;
     } else {
@@ -266,6 +269,7 @@ class ChangeEmitter : public CacheFlushListener {
   // CacheFlushListener: an entry left the cache (commit or eviction).
   void OnFlush(std::string_view key, std::optional<std::string_view> envelope,
                std::optional<std::string_view> old_envelope) override {
+    if (silent_) return;
     std::optional<K> table_key = keys_.Decode(store_, key, envelope ? envelope : old_envelope);
     if (!table_key) return;
     int64_t timestamp = 0;
@@ -296,6 +300,7 @@ class ChangeEmitter : public CacheFlushListener {
   TypedStore<KS, VS>& store_;
   Keys keys_;
   bool caching_;
+  bool silent_ = false;
   Output<K, Change<V>> out_;
   RecordBuffer<K, Change<V>> buffer_;
   BatchContext flush_context_;

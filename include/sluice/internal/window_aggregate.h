@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "sluice/internal/node.h"
+#include "sluice/internal/open_windows.h"
 #include "sluice/internal/session_index.h"
 #include "sluice/internal/stateful.h"
 #include "sluice/internal/str.h"
@@ -163,6 +164,9 @@ struct WindowAggregateSpec {
   std::string name;    // the processor's name, for logs
   std::string store;
   int64_t retention_ms = 0;
+  // EmitStrategy::OnWindowClose (time windows): emit each window once, when it closes,
+  // instead of its updates.
+  bool emit_final = false;
 };
 
 // The parts every windowed aggregation node shares: typed store, emitter, clock, and the
@@ -179,8 +183,13 @@ class WindowedAggregation {
       : spec_(spec), services_(services),
         store_(RequireStore(services, spec.store), std::move(ks), std::move(vas)),
         emitter_(store_, services.partition(), std::move(keys)),
-        clock_(store_.bytes(), spec.retention_ms) {}
+        clock_(store_.bytes(), spec.retention_ms) {
+    if (spec.emit_final) emitter_.Silence();
+  }
 
+  const WindowAggregateSpec& spec() const { return spec_; }
+  // Whether this node emits each update itself (no cache, not final results).
+  bool EmitsUpdates() const { return !emitter_.caching() && !spec_.emit_final; }
   TypedStore<KS, VAS>& store() { return store_; }
   ChangeEmitter<KS, VAS, Keys>& emitter() { return emitter_; }
   WindowClock& clock() { return clock_; }
@@ -215,7 +224,7 @@ class WindowedAggregation {
              std::optional<VA> old, int64_t timestamp, const PositionSet& positions,
              int64_t offset, uint32_t seq, bool absent = false) {
     store_.Put(store_key, next, timestamp, positions, offset, absent);
-    if (!emitter_.caching()) {
+    if (EmitsUpdates()) {
       emitter_.Add(WK{key, w}, std::optional<VA>(std::move(next)), std::move(old), timestamp,
                    offset, seq);
     }
@@ -225,13 +234,13 @@ class WindowedAggregation {
   void Remove(std::string_view store_key, const K& key, const Window& w, std::optional<VA> old,
               int64_t timestamp, int64_t offset, uint32_t seq) {
     store_.Delete(store_key);
-    if (!emitter_.caching()) emitter_.Add(WK{key, w}, std::nullopt, std::move(old), timestamp, offset, seq);
+    if (EmitsUpdates()) emitter_.Add(WK{key, w}, std::nullopt, std::move(old), timestamp, offset, seq);
   }
 
   // A replayed record already in this window: emit the window as it is (unless the cache
   // will), since the first emission may have been lost.
   void Replayed(const K& key, const Window& w, const Current& current, int64_t offset, uint32_t seq) {
-    if (!emitter_.caching()) {
+    if (EmitsUpdates()) {
       emitter_.Add(WK{key, w}, current.value, current.value, current.timestamp, offset, seq);
     }
   }
@@ -258,15 +267,18 @@ class WindowedAggregation {
     clock_.Touch(services_.wall_clock_time());
   }
   // A wall-clock punctuation: idle close moves stream time on (later records may then
-  // be late) and drops what expired.
-  void PunctuateWallClock(int64_t wall) {
+  // be late), `closed()` emits what closed (final results), and what expired is dropped.
+  template <class Closed>
+  void PunctuateWallClock(int64_t wall, Closed&& closed) {
     if (!clock_.AdvanceIdle(wall, services_.idle_window_close_ms())) return;
     emitter_.Begin();
+    closed();
     clock_.DropExpired();
     emitter_.End(nullptr);
   }
 
  private:
+
   const WindowAggregateSpec spec_;
   TaskServices& services_;
   TypedStore<KS, VAS> store_;
@@ -296,11 +308,15 @@ class WindowedAggregateNode : public Input<typename KS::Type, V> {
   absl::Status AddChild(NodeInstance* child) override { return agg_.emitter().out().Wire(child); }
   void FlushCache() override { agg_.FlushCache(); }
   void Punctuate(bool stream_time, int64_t time) override {
-    if (!stream_time) agg_.PunctuateWallClock(time);
+    if (!stream_time) agg_.PunctuateWallClock(time, [this] { EmitClosed(-1, 0); });
   }
   void Reset() override { counter_.Reset(); }
 
  protected:
+  // Final results: emits the windows that closed by the stream time (as of a record at
+  // `offset`, or -1 for a punctuation).
+  virtual void EmitClosed(int64_t offset, uint32_t seq) {}
+
   using Agg = WindowedAggregation<KS, VAS, Keys>;
   WindowedAggregateNode(const WindowAggregateSpec& spec, KS ks, VAS vas, Keys keys,
                         TaskServices& services)
@@ -330,12 +346,14 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
 
   void Process(const Batch<K, V>& batch) override {
     agg_.emitter().Begin();
+    if (final_ && !open_loaded_) LoadOpenWindows();
     const int64_t size = windows_.size_ms();
     const int64_t advance = windows_.advance_ms();
     for (Record<K, V>* r : batch.records) {
       if (HasNullKeyOrValue(*r)) continue;
       const int64_t t = r->timestamp;
       const int64_t close = agg_.clock().Observe(t) - windows_.grace_ms();
+      if (final_ && open_.AnyEndingBy(close)) EmitClosed(r->offset, r->seq);
       if (t < 0) {
         agg_.Late(*batch.context, r->offset, t, "a negative timestamp falls into no window");
         continue;
@@ -379,11 +397,14 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         }
         // Updated in place; a copy only when the old value is emitted (no cache).
         VA next = apply_(std::as_const(r->key), std::as_const(r->value),
-                         agg_.emitter().caching() ? std::move(old) : std::optional<VA>(old));
+                         agg_.EmitsUpdates() ? std::optional<VA>(old) : std::move(old));
         positions.Advance(position);
         // A window the store held is in the filter already (or in a segment it does not
         // answer for).
-        if (!current) clock.written().Written(segment, hash);
+        if (!current) {
+          clock.written().Written(segment, hash);
+          if (final_) open_.Add(start + size, key);
+        }
         if (kKeepsDecoded && agg_.emitter().caching()) {
           agg_.store().Put(store_key_, next, timestamp, positions, r->offset, known_new);
           Remember(store_key_, typename Agg::Current{std::move(next), timestamp, std::move(positions)});
@@ -404,10 +425,64 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
   void Reset() override {
     Base::Reset();
     recent_.Clear();
+    open_.Clear();
+    open_loaded_ = false;
   }
 
  private:
   using Agg = typename Base::Agg;
+
+  // Final results: emits each window that stream time has passed by the grace, as the
+  // store holds it, and takes it from the index (later records for it are late).
+  void EmitClosed(int64_t offset, uint32_t seq) override {
+    if (!final_ || !open_loaded_) return;
+    const int64_t close = agg_.clock().now() - windows_.grace_ms();
+    const Segments& segments = agg_.clock().segments();
+    while (std::optional<int64_t> end = open_.TakeFirstEndingBy(close, &closing_)) {
+      const Window window{*end - windows_.size_ms(), *end};
+      for (std::string_view key : closing_) {
+        WindowStoreKey(segments, key, window.start_ms, &store_key_);
+        typename Agg::Current current;
+        if (!(kKeepsDecoded && recent_.Take(store_key_, &current))) {
+          std::optional<typename Agg::Current> stored = agg_.Read(store_key_);
+          if (!stored) continue;  // written by a batch whose state was discarded
+          current = std::move(*stored);
+        }
+        agg_.emitter().Add(Windowed<K>{agg_.store().DecodeKey(key), window},
+                           std::optional<VA>(std::move(current.value)), std::nullopt,
+                           current.timestamp, offset, seq);
+      }
+    }
+  }
+
+  // Final results, when the task starts: the index of open windows from the store (the
+  // windows not closed by the stream time it recorded at its last commit; those closed
+  // were emitted before that commit).
+  void LoadOpenWindows() {
+    open_loaded_ = true;
+    open_.Clear();
+    KeyValueBytesStore& store = agg_.store().bytes();
+    const std::optional<int64_t> recorded = ReadStreamTime(store);
+    const int64_t size = windows_.size_ms();
+    std::string from;
+    if (recorded) AppendOrdered64(agg_.clock().segments().Of(*recorded - windows_.grace_ms() - size), &from);
+    absl::StatusOr<std::unique_ptr<StoreIterator>> it =
+        store.Range(from.empty() ? std::nullopt : std::optional<std::string_view>(from), kStreamTimeKey);
+    for (; it.ok() && (*it)->Valid(); (*it)->Next()) {
+      const std::string_view store_key = (*it)->key();
+      if (store_key.size() < 16) continue;
+      const int64_t end = ReadOrdered64(store_key.substr(store_key.size() - 8)) + size;
+      if (!recorded || end > *recorded - windows_.grace_ms()) {
+        open_.Add(end, store_key.substr(8, store_key.size() - 16));
+      }
+    }
+    absl::Status s = it.ok() ? (*it)->status() : it.status();
+    if (!s.ok()) {
+      throw TaskFailure(absl::Status(s.code(), Cat("windowed aggregation '", agg_.spec().name,
+                                                   "': reading its open windows from state store '",
+                                                   store.name(), "': ", s.message())));
+    }
+  }
 
   // The windows this node wrote last, still decoded (KeptDecoded), when the aggregate is
   // more than a number (a list of bids, a struct of strings): decoding it from its bytes
@@ -428,6 +503,11 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
   Apply apply_;
   std::string store_key_;
   KeptDecoded<typename Agg::Current> recent_{kRecentWindows};
+  // Final results (EmitStrategy::OnWindowClose).
+  const bool final_ = agg_.spec().emit_final;
+  bool open_loaded_ = false;
+  OpenWindows open_;
+  std::vector<std::string_view> closing_;
 };
 
 // Adds to `into` every position of `from` it does not cover (the positions of merged
