@@ -15,6 +15,7 @@
 
 #include "sluice/sluice.h"
 #include "sluice/testing.h"
+#include "src/state/memory_store.h"
 #include "tests/dsl/dsl_test_util.h"
 
 namespace sluice {
@@ -721,6 +722,30 @@ TEST(KeptDecoded, ATakenValueIsGoneAndANewKeyInItsSlotEvictsTheOldOne) {
   kept.Keep("d", "D1");
   kept.Clear();
   EXPECT_FALSE(kept.Take("d", &out));
+}
+
+// The filter answers "never held" only for keys neither in the store at its start nor
+// added since; a store too big to filter gets no answers.
+TEST(StoreKeyFilter, NeverHeldOnlyForKeysNeitherInTheStoreAtStartNorAddedSince) {
+  MemoryStore store("counts");
+  ASSERT_TRUE(store.Put("held-1", "v").ok());
+  ASSERT_TRUE(store.Put("held-2", "v").ok());
+  StoreKeyFilter filter;
+  EXPECT_FALSE(filter.NeverHeld(KeyFilter::Hash("anything")));  // not started: no answers
+  filter.Start(store);
+  EXPECT_FALSE(filter.NeverHeld(KeyFilter::Hash("held-1")));
+  EXPECT_FALSE(filter.NeverHeld(KeyFilter::Hash("held-2")));
+  filter.Added(KeyFilter::Hash("added"));
+  EXPECT_FALSE(filter.NeverHeld(KeyFilter::Hash("added")));
+  // Bloom filters may say "maybe" for a key never held, rarely: of 1,000 such keys, most
+  // are known new.
+  int known_new = 0;
+  for (int i = 0; i < 1000; ++i) known_new += filter.NeverHeld(KeyFilter::Hash("new-" + std::to_string(i)));
+  EXPECT_GT(known_new, 950);
+
+  // Growing past its limit, it stops answering.
+  for (size_t i = 0; i < StoreKeyFilter::kMaxKeys; ++i) filter.Added(KeyFilter::Hash("k" + std::to_string(i)));
+  EXPECT_FALSE(filter.NeverHeld(KeyFilter::Hash("new-0")));
 }
 
 }  // namespace

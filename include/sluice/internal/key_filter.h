@@ -68,4 +68,38 @@ class KeyFilter {
   std::vector<Block> blocks_;
 };
 
+// Bloom filters of growing size, for a number of keys not known in advance: it starts
+// with a filter for `first_capacity` keys and adds one four times larger whenever the
+// last is full. A key is added to the last; MayContain asks them all, the last (largest,
+// and holding the newest keys) first.
+class GrowingKeyFilter {
+ public:
+  explicit GrowingKeyFilter(size_t first_capacity) : first_capacity_(first_capacity) {}
+  void Add(uint64_t hash) {
+    if (filters_.empty() || added_ >= capacity_) {
+      capacity_ = filters_.empty() ? first_capacity_ : capacity_ * 4;
+      filters_.emplace_back(capacity_);
+      added_ = 0;
+    }
+    filters_.back().AddHash(hash);
+    ++added_;
+    ++added_total_;
+  }
+  // The keys added (a key added twice counts twice).
+  size_t added() const { return added_total_; }
+  bool MayContain(uint64_t hash) const {
+    for (auto f = filters_.rbegin(); f != filters_.rend(); ++f) {
+      if (f->MayContainHash(hash)) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::vector<KeyFilter> filters_;
+  size_t first_capacity_;
+  size_t capacity_ = 0;
+  size_t added_ = 0;  // to the last filter
+  size_t added_total_ = 0;
+};
+
 }  // namespace sluice::internal

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/internal/key_filter.h"
 #include "sluice/internal/node.h"
 #include "sluice/internal/source_sink.h"
 #include "sluice/internal/stateless.h"
@@ -349,6 +350,49 @@ class KeptDecoded {
   std::vector<Slot> slots_;  // allocated at the first Keep
 };
 
+// Which keys a key-value aggregation's store may hold, so that a record whose key the
+// store never held skips the read (a miss that would go down through the cache to
+// RocksDB's memtables and files). Started at the first record, after restoration, from
+// the keys the store holds; then told of each key the node adds. A Bloom filter: "never
+// held" is exact, a false positive costs one read. Past kMaxKeys keys (about 1.7 MiB of
+// filters) it stops answering and frees its memory; the store is then read for every
+// key, as without it.
+class StoreKeyFilter {
+ public:
+  static constexpr size_t kMaxKeys = size_t{1} << 20;
+  static constexpr size_t kFirstCapacity = 1000;
+
+  bool started() const { return started_; }
+  void Start(KeyValueBytesStore& store) {
+    started_ = true;
+    std::vector<uint64_t> held;
+    absl::StatusOr<std::unique_ptr<StoreIterator>> it = store.Range(std::nullopt, std::nullopt);
+    for (; it.ok() && (*it)->Valid() && held.size() <= kMaxKeys; (*it)->Next()) {
+      held.push_back(KeyFilter::Hash((*it)->key()));
+    }
+    absl::Status s = it.ok() ? (*it)->status() : it.status();
+    if (!s.ok()) {
+      throw TaskFailure(absl::Status(s.code(), Cat("reading the keys of state store '", store.name(),
+                                                   "': ", s.message())));
+    }
+    if (held.size() > kMaxKeys) return;
+    filter_.emplace(std::max(kFirstCapacity, held.size()));
+    for (uint64_t h : held) filter_->Add(h);
+  }
+  // True only for a key the store never held. `hash`: KeyFilter::Hash of the key.
+  bool NeverHeld(uint64_t hash) const { return filter_ && !filter_->MayContain(hash); }
+  // The node added the key to its store.
+  void Added(uint64_t hash) {
+    if (!filter_) return;
+    filter_->Add(hash);
+    if (filter_->added() > kMaxKeys) filter_.reset();
+  }
+
+ private:
+  bool started_ = false;
+  std::optional<GrowingKeyFilter> filter_;  // none: not answering
+};
+
 // The decoded contents of a stored entry: its value, timestamp and positions.
 template <class V>
 struct DecodedEntry {
@@ -376,6 +420,7 @@ class AggregateNode final : public Input<typename KS::Type, V> {
 
   void Process(const Batch<K, V>& batch) override {
     emitter_.Begin();
+    if (!held_.started()) held_.Start(store_.bytes());
     StoredValue stored;
     for (Record<K, V>* r : batch.records) {
       // Kafka Streams' aggregations skip null keys and values.
@@ -391,15 +436,21 @@ class AggregateNode final : public Input<typename KS::Type, V> {
       int64_t timestamp = r->timestamp;
       PositionSet positions;
       int64_t stored_timestamp = 0;
+      bool never_held = false;
+      uint64_t hash = 0;
       if (DecodedEntry<VA> hot; recent_.Take(key, &hot)) {
         // What this node last wrote for the key, still decoded.
         stored_timestamp = hot.timestamp;
         positions = std::move(hot.positions);
         current = std::move(hot.value);
-      } else if (store_.Lookup(key, &stored)) {
-        stored_timestamp = stored.timestamp;
-        positions = std::move(stored.positions);
-        current = store_.DecodeValue(stored.value);
+      } else {
+        hash = KeyFilter::Hash(key);
+        never_held = held_.NeverHeld(hash);
+        if (!never_held && store_.Lookup(key, &stored)) {
+          stored_timestamp = stored.timestamp;
+          positions = std::move(stored.positions);
+          current = store_.DecodeValue(stored.value);
+        }
       }
       if (current) {
         timestamp = std::max(timestamp, stored_timestamp);
@@ -420,7 +471,8 @@ class AggregateNode final : public Input<typename KS::Type, V> {
                  emitter_.caching() ? std::move(current) : std::optional<VA>(current));
       positions.Advance(position);
       if (next) {
-        store_.Put(key, *next, timestamp, positions, r->offset);
+        store_.Put(key, *next, timestamp, positions, r->offset, never_held);
+        if (!existed) held_.Added(hash);
         if (emitter_.caching()) Remember(key, std::move(*next), timestamp, std::move(positions));
       } else if (existed) {
         store_.Delete(key);
@@ -452,6 +504,7 @@ class AggregateNode final : public Input<typename KS::Type, V> {
   Apply apply_;
   PositionCounter counter_;
   KeptDecoded<DecodedEntry<VA>> recent_{kRecentKeys};
+  StoreKeyFilter held_;
 };
 
 // Writes (key, new value or delete) into a table's store and emits the change.

@@ -119,7 +119,7 @@ class WrittenFilter {
     if (it == filters_.end()) {
       size_t fullest = kFirstCapacity;
       for (const auto& [s, f] : filters_) fullest = std::max(fullest, f.added());
-      it = filters_.emplace(segment, Growing(fullest)).first;
+      it = filters_.emplace(segment, GrowingKeyFilter(fullest)).first;
     }
     it->second.Add(hash);
   }
@@ -128,40 +128,8 @@ class WrittenFilter {
   void DropBefore(int64_t segment) { filters_.erase(filters_.begin(), filters_.lower_bound(segment)); }
 
  private:
-  // Bloom filters of growing size: a key is added to the last; MayContain asks them all,
-  // the last (largest, and holding the newest keys) first.
-  class Growing {
-   public:
-    explicit Growing(size_t first_capacity) : first_capacity_(first_capacity) {}
-    void Add(uint64_t hash) {
-      if (filters_.empty() || added_ >= capacity_) {
-        capacity_ = filters_.empty() ? first_capacity_ : capacity_ * 4;
-        filters_.emplace_back(capacity_);
-        added_ = 0;
-      }
-      filters_.back().AddHash(hash);
-      ++added_;
-      ++added_total_;
-    }
-    // The keys added (callers add a key once per segment; one added twice counts twice).
-    size_t added() const { return added_total_; }
-    bool MayContain(uint64_t hash) const {
-      for (auto f = filters_.rbegin(); f != filters_.rend(); ++f) {
-        if (f->MayContainHash(hash)) return true;
-      }
-      return false;
-    }
-
-   private:
-    std::vector<KeyFilter> filters_;
-    size_t first_capacity_;
-    size_t capacity_ = 0;
-    size_t added_ = 0;  // to the last filter
-    size_t added_total_ = 0;
-  };
-
   int64_t after_ = std::numeric_limits<int64_t>::max();  // until Start: no answers
-  std::map<int64_t, Growing> filters_;
+  std::map<int64_t, GrowingKeyFilter> filters_;
 };
 
 // The last segment holding a key in a segmented store (nullopt: none), walking from the
