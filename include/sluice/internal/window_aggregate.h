@@ -361,6 +361,8 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
       const WritePosition position = counter_.Next(*batch.context, r->offset);
       std::string_view key = agg_.KeyBytes(r->key, r->offset);
       bool late = false;
+      int64_t key_segment = 0;  // the segment store_key_ was built for
+      bool key_built = false;
       // The windows holding t: starts from the first multiple of the advance above t - size.
       for (int64_t start = std::max<int64_t>(0, t - size + advance) / advance * advance; start <= t;
            start += advance) {
@@ -370,7 +372,15 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         }
         WindowClock& clock = agg_.clock();
         const int64_t segment = clock.segments().Of(start);
-        WindowStoreKey(clock.segments(), key, start, &store_key_);
+        if (key_built && segment == key_segment) {
+          // The record's previous window in the same segment: only the start differs.
+          store_key_.resize(store_key_.size() - 8);
+          AppendOrdered64(start, &store_key_);
+        } else {
+          WindowStoreKey(clock.segments(), key, start, &store_key_);
+          key_segment = segment;
+          key_built = true;
+        }
         const Window window{start, start + size};
         // A window the aggregation knows it never wrote is not read.
         std::optional<typename Agg::Current> current;

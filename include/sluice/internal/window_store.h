@@ -108,28 +108,46 @@ class WrittenFilter {
   // KeyFilter::Hash(key), computed once for the MayHave and Written of one key.
   bool MayHave(int64_t segment, uint64_t hash) const {
     if (segment <= after_) return true;
-    auto it = filters_.find(segment);
-    return it != filters_.end() && it->second.MayContain(hash);
+    const GrowingKeyFilter* filter = Find(segment);
+    return filter != nullptr && filter->MayContain(hash);
   }
   bool MayHave(int64_t segment, std::string_view key) const {
     return MayHave(segment, KeyFilter::Hash(key));
   }
   void Written(int64_t segment, uint64_t hash) {
-    auto it = filters_.find(segment);
-    if (it == filters_.end()) {
+    GrowingKeyFilter* filter = Find(segment);
+    if (filter == nullptr) {
       size_t fullest = kFirstCapacity;
       for (const auto& [s, f] : filters_) fullest = std::max(fullest, f.added());
-      it = filters_.emplace(segment, GrowingKeyFilter(fullest)).first;
+      filter = &filters_.emplace(segment, GrowingKeyFilter(fullest)).first->second;
+      last_segment_ = segment;
+      last_ = filter;
     }
-    it->second.Add(hash);
+    filter->Add(hash);
   }
   void Written(int64_t segment, std::string_view key) { Written(segment, KeyFilter::Hash(key)); }
   // The segments before `segment` were dropped.
-  void DropBefore(int64_t segment) { filters_.erase(filters_.begin(), filters_.lower_bound(segment)); }
+  void DropBefore(int64_t segment) {
+    filters_.erase(filters_.begin(), filters_.lower_bound(segment));
+    last_ = nullptr;
+  }
 
  private:
+  // The filter of `segment`, if it has one (the last one asked for is remembered: a
+  // record's windows are mostly in one segment).
+  GrowingKeyFilter* Find(int64_t segment) const {
+    if (last_ != nullptr && last_segment_ == segment) return last_;
+    auto it = filters_.find(segment);
+    if (it == filters_.end()) return nullptr;
+    last_segment_ = segment;
+    last_ = &it->second;
+    return last_;
+  }
+
   int64_t after_ = std::numeric_limits<int64_t>::max();  // until Start: no answers
-  std::map<int64_t, GrowingKeyFilter> filters_;
+  mutable std::map<int64_t, GrowingKeyFilter> filters_;
+  mutable int64_t last_segment_ = 0;
+  mutable GrowingKeyFilter* last_ = nullptr;
 };
 
 // The last segment holding a key in a segmented store (nullopt: none), walking from the
