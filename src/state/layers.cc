@@ -102,6 +102,7 @@ CachingStore::Entry& CachingStore::Upsert(std::string_view key, bool* added) {
 }
 
 absl::Status CachingStore::Get(std::string_view key, std::string* value, bool* found) {
+  if (pending_ != nullptr) pending_->WritePending(key);
   auto it = index_.find(key);
   if (it != index_.end()) {
     lru_.splice(lru_.end(), lru_, it->second);
@@ -213,6 +214,7 @@ absl::Status CachingStore::EvictIfNeeded() {
 }
 
 absl::Status CachingStore::Flush() {
+  if (pending_ != nullptr) pending_->WritePending(std::nullopt);
   while (dirty_head_ != nullptr) {
     Entry& e = *dirty_head_;
     MarkClean(e);
@@ -286,6 +288,7 @@ class CacheMergedIterator final : public StoreIterator {
 
 absl::StatusOr<std::unique_ptr<StoreIterator>> CachingStore::Range(
     std::optional<std::string_view> from, std::optional<std::string_view> to) {
+  if (pending_ != nullptr) pending_->WritePending(std::nullopt);
   absl::StatusOr<std::unique_ptr<StoreIterator>> below = inner_->Range(from, to);
   if (!below.ok() || lru_.empty()) return below;
   if (!ordered_) {
@@ -307,6 +310,7 @@ absl::StatusOr<uint64_t> CachingStore::ApproximateNumEntries() {
 }
 
 absl::Status CachingStore::DropBefore(std::string_view end) {
+  if (pending_ != nullptr) pending_->WritePending(std::nullopt);
   // The dropped entries are written down (the listener emits them; the range deletion
   // at commit comes after), the others stay as they are.
   for (auto it = lru_.begin(); it != lru_.end();) {

@@ -133,6 +133,10 @@ class CachingStore final : public KeyValueBytesStore {
     keeps_base_.reset();
   }
   bool caching() const override { return true; }
+  bool SetPendingWrites(PendingWrites* pending) override {
+    pending_ = pending;
+    return true;
+  }
   // Writes down and forgets the cached entries below `end`, and drops below.
   absl::Status DropBefore(std::string_view end) override;
 
@@ -180,6 +184,7 @@ class CachingStore final : public KeyValueBytesStore {
   std::unique_ptr<KeyValueBytesStore> inner_;
   CacheBudget& budget_;
   CacheFlushListener* listener_ = nullptr;
+  PendingWrites* pending_ = nullptr;
   std::optional<bool> keeps_base_;
   Lru lru_;  // least recently used first
   // The dirty entries in the order of their last write, so a flush visits only them and
@@ -246,6 +251,7 @@ class MeteredStore final : public KeyValueBytesStore {
   }
   absl::Status ShowBlindWrites() override { return inner_->ShowBlindWrites(); }
   void SetFlushListener(CacheFlushListener* listener) override { inner_->SetFlushListener(listener); }
+  bool SetPendingWrites(PendingWrites* pending) override { return inner_->SetPendingWrites(pending); }
   bool caching() const override { return inner_->caching(); }
 
  private:

@@ -656,6 +656,44 @@ struct PickySerde {
   }
 };
 
+// With a cache, an aggregation keeps its latest aggregates decoded and holds back their
+// writes; a join reading the aggregated table in the same batch still sees every update
+// (the store asks the aggregation for a held-back write before it is read).
+TEST(Aggregate, AJoinInTheSameBatchReadsTheLatestAggregateItsCacheHasNotSeenYet) {
+  StreamsBuilder builder;
+  // One topic: "w:<word>" adds a word to the key's aggregate, "q:<ask>" joins it.
+  auto events = builder.Stream<std::string, std::string>("events");
+  auto of = [](char kind) {
+    return [kind](const std::string&, const std::string& v) { return v.size() > 2 && v[0] == kind; };
+  };
+  KTable<std::string, std::string> words =
+      events.Filter(of('w'))
+          .GroupByKey()
+          .Aggregate([] { return std::string("#"); },
+                     [](const std::string&, const std::string& w, std::string agg) { return agg + w.substr(2); },
+                     Materialized<StringSerde, StringSerde>::As("concat"));
+  events.Filter(of('q'))
+      .Join(words, [](const std::string& ask, const std::string& agg) { return ask.substr(2) + "=" + agg; })
+      .To("answers", Produced<StringSerde, StringSerde>());
+  auto driver = MakeDriver(builder);  // cache on
+  ASSERT_NE(driver, nullptr);
+  auto record = [](const char* key, const char* value) {
+    TestRawRecord r;
+    r.key = key;
+    r.value = value;
+    return r;
+  };
+  // Each batch is one commit: the words' aggregates are still held back when the asks
+  // of the same batch read them.
+  ASSERT_TRUE(driver->PipeRawBatch("events", {record("k", "w:a"), record("k", "w:b"), record("k", "q:q1")}).ok());
+  ASSERT_TRUE(driver->PipeRawBatch("events", {record("k", "w:c"), record("k", "q:q2"), record("x", "q:q3")}).ok());
+  auto answers = driver->CreateOutputTopic("answers", StringSerde(), StringSerde());
+  EXPECT_EQ(answers.ReadKeyValuesToList(), (std::vector<SSKV>{{"k", "q1=#ab"}, {"k", "q2=#abc"}}));
+  auto store = driver->GetKeyValueStore<StringSerde, StringSerde>("concat");
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(store->Get("k").value(), std::optional<std::string>("#abc"));
+}
+
 TEST(Stores, AValueThatCannotBeSerializedIntoAStoreFailsTheTaskNamingStoreTopicPartitionOffset) {
   StreamsBuilder builder;
   builder.Stream<std::string, int64_t>("amounts")

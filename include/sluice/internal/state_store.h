@@ -114,6 +114,17 @@ class CacheFlushListener {
   virtual bool WantsOldValues() { return true; }
 };
 
+// Writes a node holds back from its caching store (values it keeps decoded and encodes
+// only when needed). The cache asks for them before anyone else reads: for one key
+// before a Get of it, for all before a range scan, a flush or a drop.
+class PendingWrites {
+ public:
+  virtual ~PendingWrites() = default;
+  // Writes `key`'s held-back value into the store, if any (nullopt: every key's, in the
+  // order they were last updated).
+  virtual void WritePending(std::optional<std::string_view> key) = 0;
+};
+
 // A key-value store over bytes. Values are envelopes (see EncodeStored).
 class KeyValueBytesStore {
  public:
@@ -131,6 +142,8 @@ class KeyValueBytesStore {
   virtual absl::Status Flush() = 0;
   // Only caching layers use it; others ignore it.
   virtual void SetFlushListener(CacheFlushListener* listener) {}
+  // Only caching layers take one (true); a node may hold writes back only then.
+  virtual bool SetPendingWrites(PendingWrites* pending) { return false; }
   // True if writes wait in a cache (and reach the flush listener later).
   virtual bool caching() const { return false; }
   // Deletes every key below `end`: retention for stores whose keys begin with a time

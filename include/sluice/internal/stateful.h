@@ -11,6 +11,7 @@
 // the first emission).
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <optional>
 #include <string>
@@ -310,31 +311,74 @@ class ChangeEmitter : public CacheFlushListener {
 
 // The values a node wrote to its store last, still decoded, by store key, so that a key
 // (or window) updated again soon is not decoded from its bytes at every record. For a
-// node that alone writes its store, through a cache (whose store then holds what was
-// written). Take moves a value out and leaves none kept, so a node that throws before it
-// keeps the next value leaves nothing stale. Direct-mapped: `slots` slots (a power of
-// two), a key's slot chosen by its hash, a new key evicting the one there. Slots keep
-// their key's bytes and the value's buffers, so that once warm, keeping a value (even of
-// a key never seen before) allocates nothing of its own.
+// node that alone writes its store, through a cache. Take moves a value out and leaves
+// none kept, so a node that throws before it keeps the next value leaves nothing stale.
+// Direct-mapped: `slots` slots (a power of two), a key's slot chosen by its hash, a new
+// key evicting the one there. Slots keep their key's bytes and the value's buffers, so
+// that once warm, keeping a value (even of a key never seen before) allocates nothing of
+// its own.
+//
+// A value may be kept dirty: the node has not written it to the store yet (encoding an
+// aggregate at every update is what a list of bids costs most). Its write is then owed:
+// `write(key, value, absent)` is called when a new key evicts it, for one key or all
+// (WriteDirty, in the order they were kept) when the store is read or flushed
+// (PendingWrites), and `absent` says the store never held the key. A taken value's debt
+// goes with it (Take's `*dirty`, `*absent`).
 template <class Value>
 class KeptDecoded {
  public:
   explicit KeptDecoded(size_t slots) : mask_(std::bit_ceil(slots) - 1) {}
 
-  bool Take(std::string_view key, Value* out) {
+  bool Take(std::string_view key, Value* out, bool* dirty = nullptr, bool* absent = nullptr) {
     if (slots_.empty()) return false;
     Slot& slot = SlotOf(key);
     if (!slot.held || slot.key != key) return false;
     *out = std::move(slot.value);
-    slot.held = false;
+    if (dirty != nullptr) *dirty = slot.dirty;
+    if (absent != nullptr) *absent = slot.absent;
+    slot.held = slot.dirty = false;
     return true;
   }
+  // Keeps a value the store holds already.
   void Keep(std::string_view key, Value value) {
+    Keep(key, std::move(value), false, false, [](std::string_view, const Value&, bool) {});
+  }
+  template <class Write>
+  void Keep(std::string_view key, Value value, bool dirty, bool absent, Write&& write) {
     if (slots_.empty()) slots_.resize(mask_ + 1);
     Slot& slot = SlotOf(key);
+    if (slot.held && slot.dirty && slot.key != key) {
+      slot.dirty = false;
+      write(std::string_view(slot.key), std::as_const(slot.value), slot.absent);
+    }
     slot.key.assign(key);
     slot.value = std::move(value);
     slot.held = true;
+    slot.dirty = dirty;
+    slot.absent = absent;
+    if (dirty) slot.seq = ++seq_;
+  }
+  // Writes `key`'s value if it is owed.
+  template <class Write>
+  void WriteDirty(std::string_view key, Write&& write) {
+    if (slots_.empty()) return;
+    Slot& slot = SlotOf(key);
+    if (!slot.held || !slot.dirty || slot.key != key) return;
+    slot.dirty = false;
+    write(std::string_view(slot.key), std::as_const(slot.value), slot.absent);
+  }
+  // Writes every owed value, in the order they were kept.
+  template <class Write>
+  void WriteDirty(Write&& write) {
+    dirty_.clear();
+    for (Slot& slot : slots_) {
+      if (slot.held && slot.dirty) dirty_.push_back(&slot);
+    }
+    std::sort(dirty_.begin(), dirty_.end(), [](const Slot* a, const Slot* b) { return a->seq < b->seq; });
+    for (Slot* slot : dirty_) {
+      slot->dirty = false;
+      write(std::string_view(slot->key), std::as_const(slot->value), slot->absent);
+    }
   }
   void Clear() { slots_.clear(); }
 
@@ -343,11 +387,16 @@ class KeptDecoded {
     std::string key;
     Value value{};
     bool held = false;
+    bool dirty = false;   // its write to the store is owed
+    bool absent = false;  // the store never held the key
+    uint64_t seq = 0;     // when it was kept dirty
   };
   Slot& SlotOf(std::string_view key) { return slots_[StringHash{}(key) & mask_]; }
 
   size_t mask_;
   std::vector<Slot> slots_;  // allocated at the first Keep
+  uint64_t seq_ = 0;
+  std::vector<Slot*> dirty_;
 };
 
 // Which keys a key-value aggregation's store may hold, so that a record whose key the
@@ -399,6 +448,42 @@ struct DecodedEntry {
   V value{};
   int64_t timestamp = 0;
   PositionSet positions;
+  // While its write is owed (KeptDecoded): the input record that made it, for errors.
+  int64_t offset = -1;
+  int32_t partition = -1;
+  uint32_t topic = 0;  // RecordOrigins::Intern
+};
+
+// Where the input records of a node's held-back writes (KeptDecoded) came from, so that
+// a write that fails later (a value its serde refuses) still names the record's topic,
+// partition and offset. Topics are interned: a task reads a few.
+class RecordOrigins {
+ public:
+  uint32_t Intern(std::string_view topic) {
+    if (last_ < topics_.size() && topics_[last_] == topic) return last_;
+    for (last_ = 0; last_ < topics_.size(); ++last_) {
+      if (topics_[last_] == topic) return last_;
+    }
+    topics_.emplace_back(topic);
+    return last_;
+  }
+  // Runs `write` (a held-back write of an entry made by a record of `topic`, `partition`);
+  // a TaskFailure it throws also names those.
+  template <class F>
+  void Write(uint32_t topic, int32_t partition, F&& write) {
+    try {
+      write();
+    } catch (const TaskFailure& failure) {
+      throw TaskFailure(absl::Status(
+          failure.status().code(),
+          Cat(failure.status().message(), " (a held-back write: the input record was from topic '",
+              topic < topics_.size() ? topics_[topic] : std::string("?"), "' partition ", partition, ")")));
+    }
+  }
+
+ private:
+  std::vector<std::string> topics_;
+  size_t last_ = 0;
 };
 
 // count / reduce / aggregate of a grouped stream (V: its values) or of a grouped table
@@ -406,21 +491,32 @@ struct DecodedEntry {
 // `Apply(key, value, std::optional<VA>&& current)` returns the new aggregate (current is
 // nullopt for a key seen for the first time; Apply may move from it); a table aggregation may return std::optional, where nullopt
 // deletes the key.
+//
+// With a cache, the aggregates of the last kRecentKeys keys stay decoded in the node
+// (KeptDecoded), and their writes are held back until the key is evicted from there or
+// the store is read by anyone else, flushed or committed (PendingWrites).
 template <class V, Serde KS, Serde VAS, class Apply>
-class AggregateNode final : public Input<typename KS::Type, V> {
+class AggregateNode final : public Input<typename KS::Type, V>, PendingWrites {
  public:
   using K = typename KS::Type;
   using VA = typename VAS::Type;
 
   AggregateNode(std::string_view store, KS ks, VAS vas, Apply apply, TaskServices& services)
       : store_(RequireStore(services, store), std::move(ks), std::move(vas)),
-        emitter_(store_, services.partition()), apply_(std::move(apply)) {}
+        emitter_(store_, services.partition()), apply_(std::move(apply)) {
+    if (emitter_.caching()) store_.bytes().SetPendingWrites(this);
+  }
+  ~AggregateNode() override {
+    if (emitter_.caching()) store_.bytes().SetPendingWrites(nullptr);
+  }
 
   absl::Status AddChild(NodeInstance* child) override { return emitter_.out().Wire(child); }
 
   void Process(const Batch<K, V>& batch) override {
     emitter_.Begin();
     if (!held_.started()) held_.Start(store_.bytes());
+    const uint32_t topic = origins_.Intern(batch.context->topic);
+    const int32_t partition = batch.context->partition;
     StoredValue stored;
     for (Record<K, V>* r : batch.records) {
       // Kafka Streams' aggregations skip null keys and values.
@@ -436,10 +532,12 @@ class AggregateNode final : public Input<typename KS::Type, V> {
       int64_t timestamp = r->timestamp;
       PositionSet positions;
       int64_t stored_timestamp = 0;
-      bool never_held = false;
+      bool never_held = false;  // the store has never held the key
+      bool owed = false;        // the taken value's write is owed
       uint64_t hash = 0;
-      if (DecodedEntry<VA> hot; recent_.Take(key, &hot)) {
+      if (DecodedEntry<VA> hot; recent_.Take(key, &hot, &owed, &never_held)) {
         // What this node last wrote for the key, still decoded.
+        if (!owed) never_held = false;
         stored_timestamp = hot.timestamp;
         positions = std::move(hot.positions);
         current = std::move(hot.value);
@@ -459,7 +557,9 @@ class AggregateNode final : public Input<typename KS::Type, V> {
           if (!emitter_.caching()) {
             emitter_.Add(r->key, current, current, stored_timestamp, r->offset, r->seq);
           }
-          Remember(key, std::move(*current), stored_timestamp, std::move(positions));
+          Remember(key, DecodedEntry<VA>{std::move(*current), stored_timestamp, std::move(positions),
+                                         r->offset, partition, topic},
+                   owed, never_held);
           continue;
         }
       }
@@ -471,9 +571,15 @@ class AggregateNode final : public Input<typename KS::Type, V> {
                  emitter_.caching() ? std::move(current) : std::optional<VA>(current));
       positions.Advance(position);
       if (next) {
-        store_.Put(key, *next, timestamp, positions, r->offset, never_held);
         if (!existed) held_.Added(hash);
-        if (emitter_.caching()) Remember(key, std::move(*next), timestamp, std::move(positions));
+        if (emitter_.caching()) {
+          // Written when evicted from the kept values, or when the store is read or flushed.
+          Remember(key, DecodedEntry<VA>{std::move(*next), timestamp, std::move(positions), r->offset,
+                                         partition, topic},
+                   true, never_held);
+        } else {
+          store_.Put(key, *next, timestamp, positions, r->offset, never_held);
+        }
       } else if (existed) {
         store_.Delete(key);
       }
@@ -490,13 +596,28 @@ class AggregateNode final : public Input<typename KS::Type, V> {
     recent_.Clear();
   }
 
+  // PendingWrites: the store is about to be read, flushed or scanned.
+  void WritePending(std::optional<std::string_view> key) override {
+    auto write = [this](std::string_view k, const DecodedEntry<VA>& e, bool absent) { WriteOwed(k, e, absent); };
+    if (key) {
+      recent_.WriteDirty(*key, write);
+    } else {
+      recent_.WriteDirty(write);
+    }
+  }
+
  private:
-  // The aggregates this node wrote last, decoded, in kRecentKeys slots (a hot auction's
-  // top ten, a busy customer's totals); an update keeps its result only when the store
-  // caches.
+  // The aggregates this node updated last, decoded, in kRecentKeys slots (a hot auction's
+  // top ten, a busy customer's totals); only when the store caches. `owed`: not written
+  // to the store yet; `absent`: the store never held the key.
   static constexpr size_t kRecentKeys = 1024;
-  void Remember(std::string_view key, VA value, int64_t timestamp, PositionSet positions) {
-    recent_.Keep(key, DecodedEntry<VA>{std::move(value), timestamp, std::move(positions)});
+  void Remember(std::string_view key, DecodedEntry<VA> entry, bool owed, bool absent) {
+    recent_.Keep(key, std::move(entry), owed, absent,
+                 [this](std::string_view k, const DecodedEntry<VA>& e, bool a) { WriteOwed(k, e, a); });
+  }
+  void WriteOwed(std::string_view key, const DecodedEntry<VA>& e, bool absent) {
+    origins_.Write(e.topic, e.partition,
+                   [&] { store_.Put(key, e.value, e.timestamp, e.positions, e.offset, absent); });
   }
 
   TypedStore<KS, VAS> store_;
@@ -504,6 +625,7 @@ class AggregateNode final : public Input<typename KS::Type, V> {
   Apply apply_;
   PositionCounter counter_;
   KeptDecoded<DecodedEntry<VA>> recent_{kRecentKeys};
+  RecordOrigins origins_;
   StoreKeyFilter held_;
 };
 

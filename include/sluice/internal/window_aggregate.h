@@ -330,7 +330,8 @@ class WindowedAggregateNode : public Input<typename KS::Type, V> {
 // [start, start + size) with start a multiple of the advance and start <= t < start + size.
 // `Apply(key, value, optional<VA> current) -> VA`, as for KGroupedStream aggregations.
 template <class V, Serde KS, Serde VAS, class Apply>
-class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, WindowKeys<KS>> {
+class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, WindowKeys<KS>>,
+                                      PendingWrites {
   using Base = WindowedAggregateNode<V, KS, VAS, WindowKeys<KS>>;
   using Base::agg_;
   using Base::counter_;
@@ -342,11 +343,18 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
   TimeWindowAggregateNode(const WindowAggregateSpec& spec, const TimeWindows& windows, KS ks,
                           VAS vas, Apply apply, TaskServices& services)
       : Base(spec, std::move(ks), std::move(vas), WindowKeys<KS>{windows.size_ms()}, services),
-        windows_(windows), apply_(std::move(apply)) {}
+        windows_(windows), apply_(std::move(apply)) {
+    if (kKeepsDecoded && agg_.emitter().caching()) agg_.store().bytes().SetPendingWrites(this);
+  }
+  ~TimeWindowAggregateNode() override {
+    if (kKeepsDecoded && agg_.emitter().caching()) agg_.store().bytes().SetPendingWrites(nullptr);
+  }
 
   void Process(const Batch<K, V>& batch) override {
     agg_.emitter().Begin();
     if (final_ && !open_loaded_) LoadOpenWindows();
+    const uint32_t topic = origins_.Intern(batch.context->topic);
+    const int32_t partition = batch.context->partition;
     const int64_t size = windows_.size_ms();
     const int64_t advance = windows_.advance_ms();
     for (Record<K, V>* r : batch.records) {
@@ -385,8 +393,10 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         // A window the aggregation knows it never wrote is not read.
         std::optional<typename Agg::Current> current;
         const uint64_t hash = KeyFilter::Hash(store_key_);
-        bool known_new = false;
-        if (typename Agg::Current hot; kKeepsDecoded && recent_.Take(store_key_, &hot)) {
+        bool known_new = false;  // the store never held the window
+        bool owed = false;       // the kept window's write is owed
+        if (typename Agg::Current hot; kKeepsDecoded && recent_.Take(store_key_, &hot, &owed, &known_new)) {
+          if (!owed) known_new = false;
           current = std::move(hot);
         } else {
           known_new = !clock.written().MayHave(segment, hash);
@@ -398,7 +408,7 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         if (current) {
           if (current->positions.Covers(position)) {
             agg_.Replayed(r->key, window, *current, r->offset, r->seq);
-            Remember(store_key_, std::move(*current));
+            Remember(store_key_, std::move(*current), owed, known_new);
             continue;
           }
           timestamp = std::max(t, current->timestamp);
@@ -416,8 +426,11 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
           if (final_) open_.Add(start + size, key);
         }
         if (kKeepsDecoded && agg_.emitter().caching()) {
-          agg_.store().Put(store_key_, next, timestamp, positions, r->offset, known_new);
-          Remember(store_key_, typename Agg::Current{std::move(next), timestamp, std::move(positions)});
+          // Written when evicted from the kept windows, or when the store is read or flushed.
+          Remember(store_key_,
+                   typename Agg::Current{std::move(next), timestamp, std::move(positions), r->offset,
+                                         partition, topic},
+                   true, known_new);
           continue;
         }
         agg_.Write(store_key_, r->key, window, std::move(next), std::move(old), timestamp,
@@ -453,7 +466,12 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
       for (std::string_view key : closing_) {
         WindowStoreKey(segments, key, window.start_ms, &store_key_);
         typename Agg::Current current;
-        if (!(kKeepsDecoded && recent_.Take(store_key_, &current))) {
+        bool owed = false;
+        bool absent = false;
+        if (kKeepsDecoded && recent_.Take(store_key_, &current, &owed, &absent)) {
+          // Its final value goes to the store too (a windowed table is read by window).
+          if (owed) WriteKept(store_key_, current, absent);
+        } else {
           std::optional<typename Agg::Current> stored = agg_.Read(store_key_);
           if (!stored) continue;  // written by a batch whose state was discarded
           current = std::move(*stored);
@@ -501,18 +519,43 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
   // (measured: a hopping count 0.30 -> 0.23-0.26 of its hash-map baseline), so numbers
   // are not kept. Segment drops remove only windows older than any a record can still
   // reach, so a kept window is never one the store no longer holds.
+  // A kept window's write is held back (`owed`) until it is evicted from there, or the
+  // store is read by anyone else, flushed or scanned (PendingWrites): re-encoding a list
+  // of bids at every bid was most of what such a window cost. `absent`: the store never
+  // held the window.
   static constexpr bool kKeepsDecoded = !std::is_arithmetic_v<VA>;
   static constexpr size_t kRecentWindows = 4096;
-  void Remember(std::string_view store_key, typename Agg::Current current) {
+  void Remember(std::string_view store_key, typename Agg::Current current, bool owed, bool absent) {
     if constexpr (kKeepsDecoded) {
-      if (agg_.emitter().caching()) recent_.Keep(store_key, std::move(current));
+      if (agg_.emitter().caching()) {
+        recent_.Keep(store_key, std::move(current), owed, absent,
+                     [this](std::string_view k, const typename Agg::Current& c, bool a) { WriteKept(k, c, a); });
+      }
     }
   }
+  void WriteKept(std::string_view store_key, const typename Agg::Current& c, bool absent) {
+    origins_.Write(c.topic, c.partition,
+                   [&] { agg_.store().Put(store_key, c.value, c.timestamp, c.positions, c.offset, absent); });
+  }
+
+ public:
+  // PendingWrites: the store is about to be read, flushed or scanned.
+  void WritePending(std::optional<std::string_view> key) override {
+    auto write = [this](std::string_view k, const typename Agg::Current& c, bool a) { WriteKept(k, c, a); };
+    if (key) {
+      recent_.WriteDirty(*key, write);
+    } else {
+      recent_.WriteDirty(write);
+    }
+  }
+
+ private:
 
   TimeWindows windows_;
   Apply apply_;
   std::string store_key_;
   KeptDecoded<typename Agg::Current> recent_{kRecentWindows};
+  RecordOrigins origins_;
   // Final results (EmitStrategy::OnWindowClose).
   const bool final_ = agg_.spec().emit_final;
   bool open_loaded_ = false;
