@@ -147,6 +147,7 @@ absl::Status TaskState::BeginFullRestore(Store& store, int64_t records) {
 }
 
 absl::Status TaskState::Restore(Store& store, std::span<const ChangelogRecord> records) {
+  if (store.cache != nullptr) store.cache->ForgetHeldKeys();  // written around the cache
   // The chunk folds to one final operation per key, which is then written in key order:
   // a memtable insert reuses the skiplist position of the previous insert, so sorted
   // writes search far less than writes in changelog order, and a key updated many times

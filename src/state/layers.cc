@@ -93,6 +93,10 @@ CachingStore::Entry& CachingStore::Upsert(std::string_view key, bool* added) {
     return *it->second;
   }
   if (added != nullptr) *added = true;
+  if (held_) {
+    held_->Add(KeyFilter::Hash(key));
+    if (held_->added() > kMaxHeldKeys) held_.reset();
+  }
   lru_.emplace_back().key.assign(key);
   Lru::iterator entry = std::prev(lru_.end());
   index_.emplace(entry->key.view(), entry);
@@ -109,6 +113,10 @@ absl::Status CachingStore::Get(std::string_view key, std::string* value, bool* f
     last_ = it->second;
     *found = !it->second->deleted;
     if (*found) value->assign(it->second->value.view());
+    return absl::OkStatus();
+  }
+  if (NeverHeld(key)) {
+    *found = false;
     return absl::OkStatus();
   }
   if (absl::Status s = inner_->Get(key, value, found); !s.ok() || !*found) return s;
@@ -156,6 +164,25 @@ absl::Status CachingStore::Delete(std::string_view key) {
   MarkDirty(e);
   Account(before, e.Bytes());
   return EvictIfNeeded();
+}
+
+bool CachingStore::NeverHeld(std::string_view key) {
+  if (!held_started_) StartHeldKeys();
+  return held_ && !held_->MayContain(KeyFilter::Hash(key));
+}
+
+void CachingStore::StartHeldKeys() {
+  held_started_ = true;
+  std::vector<uint64_t> hashes;
+  absl::StatusOr<std::unique_ptr<StoreIterator>> it = inner_->Range(std::nullopt, std::nullopt);
+  for (; it.ok() && (*it)->Valid() && hashes.size() <= kMaxHeldKeys; (*it)->Next()) {
+    hashes.push_back(KeyFilter::Hash((*it)->key()));
+  }
+  // A scan that fails leaves the filter off: every miss reads below, as without it.
+  if (!it.ok() || !(*it)->status().ok() || hashes.size() + index_.size() > kMaxHeldKeys) return;
+  held_.emplace(std::max<size_t>(1000, hashes.size() + index_.size()));
+  for (uint64_t h : hashes) held_->Add(h);
+  for (const auto& [k, entry] : index_) held_->Add(KeyFilter::Hash(k));
 }
 
 bool CachingStore::KeepsBase() {
@@ -326,6 +353,7 @@ absl::Status CachingStore::DropBefore(std::string_view end) {
 }
 
 void CachingStore::Discard() {
+  ForgetHeldKeys();
   dirty_head_ = dirty_tail_ = nullptr;
   last_.reset();
   Account(bytes_, 0);

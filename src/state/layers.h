@@ -13,6 +13,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
+#include "sluice/internal/key_filter.h"
 #include "sluice/internal/node.h"
 #include "sluice/internal/state_store.h"
 #include "sluice/internal/str.h"
@@ -142,6 +143,12 @@ class CachingStore final : public KeyValueBytesStore {
 
   // Forgets everything cached (the task failed; nothing dirty may reach the store).
   void Discard();
+  // The store below was written around this cache (restoration): the filter of the keys
+  // it holds starts over at the next miss.
+  void ForgetHeldKeys() {
+    held_.reset();
+    held_started_ = false;
+  }
   size_t entries() const { return index_.size(); }
 
  private:
@@ -180,6 +187,18 @@ class CachingStore final : public KeyValueBytesStore {
   // Removes an entry from the cache (its write-down, if dirty, is the caller's).
   void Forget(Lru::iterator entry);
   void Account(size_t before, size_t after);
+
+  // Which keys the store below may hold, so that a miss of a key it never held (a join's
+  // lookup of a row its table never had) does not read it: a growing Bloom filter,
+  // started at the first miss from the keys the store below holds and from this
+  // cache's, then told of every entry this cache creates (everything this cache writes
+  // down was an entry first). Past kMaxHeldKeys keys it stops answering and frees its
+  // memory, and every miss reads below, as without it.
+  static constexpr size_t kMaxHeldKeys = size_t{1} << 20;
+  bool NeverHeld(std::string_view key);
+  void StartHeldKeys();
+  std::optional<GrowingKeyFilter> held_;  // none: not answering
+  bool held_started_ = false;
 
   std::unique_ptr<KeyValueBytesStore> inner_;
   CacheBudget& budget_;

@@ -277,15 +277,45 @@ TEST_F(CachingStoreTest, AGetHitsTheCacheAndAMissLoadsTheKeyOnce) {
   EXPECT_EQ(GetValue(*cache_, "below"), "b");
   EXPECT_EQ(below_->gets.load(), 1u) << "a read key is cached";
 
-  // An absent key is not cached: every Get asks below.
+  // An absent key is not cached, and the store below is not asked for it: it never held
+  // it (CachingStoreTest.AKeyTheStoreBelowNeverHeldIsNotReadThere).
   EXPECT_EQ(GetValue(*cache_, "absent"), std::nullopt);
   EXPECT_EQ(GetValue(*cache_, "absent"), std::nullopt);
-  EXPECT_EQ(below_->gets.load(), 3u);
+  EXPECT_EQ(below_->gets.load(), 1u);
   EXPECT_EQ(cache_->entries(), 2u);
 
   // A read entry is clean: flushing writes nothing down.
   ASSERT_TRUE(cache_->Flush().ok());
   EXPECT_EQ(listener_.calls, (Calls{{"cached", "c"}}));
+}
+
+// A miss reads below only for a key the store below may hold: the keys it held when the
+// cache first missed, and every key the cache has had since (written down, evicted,
+// deleted). Written around the cache (restoration), it starts over.
+TEST_F(CachingStoreTest, AKeyTheStoreBelowNeverHeldIsNotReadThere) {
+  ASSERT_TRUE(memory_->Put("held", "h").ok());
+  EXPECT_EQ(GetValue(*cache_, "never"), std::nullopt);
+  EXPECT_EQ(below_->gets.load(), 0u) << "never held below: not read there";
+  EXPECT_EQ(GetValue(*cache_, "held"), "h");
+  EXPECT_EQ(below_->gets.load(), 1u);
+
+  // Written through the cache, written down, and forgotten by the cache (a tiny budget
+  // evicts it): still found below.
+  budget_.max_bytes = 1;
+  Put("new", "n");
+  Put("newer", "m");  // evicts "new"
+  ASSERT_TRUE(cache_->Flush().ok());
+  EXPECT_EQ(GetValue(*memory_, "new"), "n");
+  EXPECT_EQ(GetValue(*cache_, "new"), "n");
+
+  // Written around the cache: after ForgetHeldKeys the filter starts again from the
+  // store below.
+  ASSERT_TRUE(memory_->Put("restored", "r").ok());
+  cache_->ForgetHeldKeys();
+  EXPECT_EQ(GetValue(*cache_, "restored"), "r");
+  const uint64_t gets = below_->gets.load();
+  EXPECT_EQ(GetValue(*cache_, "still-never"), std::nullopt);
+  EXPECT_EQ(below_->gets.load(), gets);
 }
 
 TEST_F(CachingStoreTest, ExceedingTheBudgetWritesTheLeastRecentlyUsedDirtyEntryDown) {

@@ -278,7 +278,6 @@ class WindowedAggregation {
   }
 
  private:
-
   const WindowAggregateSpec spec_;
   TaskServices& services_;
   TypedStore<KS, VAS> store_;
