@@ -343,10 +343,10 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
                           VAS vas, Apply apply, TaskServices& services)
       : Base(spec, std::move(ks), std::move(vas), WindowKeys<KS>{windows.size_ms()}, services),
         windows_(windows), apply_(std::move(apply)) {
-    if (kKeepsDecoded && agg_.emitter().caching()) agg_.store().bytes().SetPendingWrites(this);
+    if (agg_.emitter().caching()) agg_.store().bytes().SetPendingWrites(this);
   }
   ~TimeWindowAggregateNode() override {
-    if (kKeepsDecoded && agg_.emitter().caching()) agg_.store().bytes().SetPendingWrites(nullptr);
+    if (agg_.emitter().caching()) agg_.store().bytes().SetPendingWrites(nullptr);
   }
 
   void Process(const Batch<K, V>& batch) override {
@@ -394,7 +394,7 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         const uint64_t hash = KeyFilter::Hash(store_key_);
         bool known_new = false;  // the store never held the window
         bool owed = false;       // the kept window's write is owed
-        if (typename Agg::Current hot; kKeepsDecoded && recent_.Take(store_key_, &hot, &owed, &known_new)) {
+        if (typename Agg::Current hot; recent_.Take(store_key_, &hot, &owed, &known_new)) {
           if (!owed) known_new = false;
           current = std::move(hot);
         } else {
@@ -424,7 +424,7 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
           clock.written().Written(segment, hash);
           if (final_) open_.Add(start + size, key);
         }
-        if (kKeepsDecoded && agg_.emitter().caching()) {
+        if (agg_.emitter().caching()) {
           // Written when evicted from the kept windows, or when the store is read or flushed.
           Remember(store_key_,
                    typename Agg::Current{std::move(next), timestamp, std::move(positions), r->offset,
@@ -467,7 +467,7 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         typename Agg::Current current;
         bool owed = false;
         bool absent = false;
-        if (kKeepsDecoded && recent_.Take(store_key_, &current, &owed, &absent)) {
+        if (recent_.Take(store_key_, &current, &owed, &absent)) {
           // Its final value goes to the store too (a windowed table is read by window).
           if (owed) WriteKept(store_key_, current, absent);
         } else {
@@ -511,25 +511,20 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
     }
   }
 
-  // The windows this node wrote last, still decoded (KeptDecoded), when the aggregate is
-  // more than a number (a list of bids, a struct of strings): decoding it from its bytes
-  // at every update is what such an aggregation spends its time on. A count or a sum
-  // decodes in a few instructions, and keeping it decoded costs more than it saves
-  // (measured: a hopping count 0.30 -> 0.23-0.26 of its hash-map baseline), so numbers
-  // are not kept. Segment drops remove only windows older than any a record can still
-  // reach, so a kept window is never one the store no longer holds.
-  // A kept window's write is held back (`owed`) until it is evicted from there, or the
-  // store is read by anyone else, flushed or scanned (PendingWrites): re-encoding a list
-  // of bids at every bid was most of what such a window cost. `absent`: the store never
-  // held the window.
-  static constexpr bool kKeepsDecoded = !std::is_arithmetic_v<VA>;
+  // The windows this node wrote last, still decoded (KeptDecoded), with their writes held
+  // back (`owed`) until evicted from there, or until the store is read by anyone else,
+  // flushed or scanned (PendingWrites): a window updated again soon is neither decoded
+  // nor encoded, nor looked up in the cache, at every record. For a list of bids that
+  // encoding was most of what a window cost; for a hopping count the two cache lookups
+  // and the envelope were (measured: q5 0.40-0.44 -> 0.50-0.53 of its hash-map
+  // baseline once counts were kept too). `absent`: the store never held the window.
+  // Segment drops remove only windows older than any a record can still reach, so a
+  // kept window is never one the store no longer holds.
   static constexpr size_t kRecentWindows = 4096;
   void Remember(std::string_view store_key, typename Agg::Current current, bool owed, bool absent) {
-    if constexpr (kKeepsDecoded) {
-      if (agg_.emitter().caching()) {
-        recent_.Keep(store_key, std::move(current), owed, absent,
-                     [this](std::string_view k, const typename Agg::Current& c, bool a) { WriteKept(k, c, a); });
-      }
+    if (agg_.emitter().caching()) {
+      recent_.Keep(store_key, std::move(current), owed, absent,
+                   [this](std::string_view k, const typename Agg::Current& c, bool a) { WriteKept(k, c, a); });
     }
   }
   void WriteKept(std::string_view store_key, const typename Agg::Current& c, bool absent) {
