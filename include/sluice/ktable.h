@@ -619,7 +619,8 @@ class KGroupedStream {
 
   // Combines the values per key: reducer(aggregate, value); the first value of a key is
   // its first aggregate. The aggregate is passed as an rvalue: a reducer that takes it by
-  // value (V aggregate, const V& value) gets it moved, not copied.
+  // value (V aggregate, const V& value) gets it moved, not copied; so is the value, when
+  // nothing after the reduce's input reads the record (V aggregate, V value).
   template <class F>
   KTable<K, V> Reduce(F reducer) const {
     static_assert(HasDefaultSerde<K> && HasDefaultSerde<V>,
@@ -634,8 +635,12 @@ class KGroupedStream {
                   "V(const V& aggregate, const V& value)");
     static_assert(std::is_same_v<typename KS::Type, K> && std::is_same_v<typename VS::Type, V>,
                   "KGroupedStream::Reduce: the serdes of Materialized do not match K and V");
-    auto apply = [reducer](const K&, const V& value, std::optional<V>&& current) mutable -> V {
-      return current ? reducer(std::move(*current), value) : value;
+    // The value is an rvalue too when the record is the node's alone to take (a sole
+    // child): a key's first value becomes its aggregate by move, and a reducer that takes
+    // its second parameter by value gets it moved.
+    auto apply = [reducer](const K&, auto&& value, std::optional<V>&& current) mutable -> V {
+      if (current) return reducer(std::move(*current), std::forward<decltype(value)>(value));
+      return std::forward<decltype(value)>(value);
     };
     return Aggregate_<KS, VS>(materialized, apply, "KSTREAM-REDUCE-");
   }

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -118,12 +119,16 @@ class TypedStore {
 
   V DecodeValue(std::string_view bytes) {
     V value{};
-    absl::Status s = value_serde_.Deserialize(bytes, value);
+    DecodeValueInto(bytes, value);
+    return value;
+  }
+  // Into `out`, reusing its buffers (a serde's Deserialize overwrites all of it).
+  void DecodeValueInto(std::string_view bytes, V& out) {
+    absl::Status s = value_serde_.Deserialize(bytes, out);
     if (!s.ok()) {
       throw TaskFailure(absl::DataLossError(
           Cat("state store '", name(), "': a stored value does not deserialize: ", s.message())));
     }
-    return value;
   }
 
   K DecodeKey(std::string_view bytes) {
@@ -268,35 +273,50 @@ class ChangeEmitter : public CacheFlushListener {
     }
   }
 
-  // CacheFlushListener: an entry left the cache (commit or eviction).
+  // CacheFlushListener: an entry left the cache (commit or eviction). Its values are
+  // decoded straight into the buffer's records, whose strings keep their capacity.
   void OnFlush(std::string_view key, std::optional<std::string_view> envelope,
                std::optional<std::string_view> old_envelope) override {
     if (silent_) return;
     std::optional<K> table_key = keys_.Decode(store_, key, envelope ? envelope : old_envelope);
     if (!table_key) return;
-    int64_t timestamp = 0;
-    std::optional<V> value = Decode(envelope, &timestamp);
-    int64_t old_timestamp = 0;
-    std::optional<V> old = Decode(old_envelope, &old_timestamp);
     if constexpr (requires { keys_.Replaced(store_, key, old_envelope, envelope); }) {
       if (std::optional<K> retracted = keys_.Replaced(store_, key, old_envelope, envelope)) {
-        Add(*retracted, std::nullopt, std::move(old), old_timestamp, -1, 0);
-        old.reset();
+        Record<K, Change<V>>& gone = Next(std::move(*retracted));
+        gone.value.new_value.reset();
+        DecodeInto(old_envelope, gone.value.old_value, &gone.timestamp);
+        old_envelope.reset();
       }
     }
-    Add(*table_key, std::move(value), std::move(old), timestamp, -1, 0);
+    Record<K, Change<V>>& r = Next(std::move(*table_key));
+    DecodeInto(envelope, r.value.new_value, &r.timestamp);
+    int64_t old_timestamp = 0;
+    DecodeInto(old_envelope, r.value.old_value, &old_timestamp);
   }
 
  private:
-  std::optional<V> Decode(std::optional<std::string_view> envelope, int64_t* timestamp) {
-    if (!envelope) return std::nullopt;
-    StoredValue stored;
-    if (!DecodeStored(*envelope, &stored)) {
+  Record<K, Change<V>>& Next(K key) {
+    Record<K, Change<V>>& r = buffer_.Next();
+    r.key = std::move(key);
+    r.timestamp = 0;
+    r.offset = -1;
+    r.seq = 0;
+    r.headers = nullptr;
+    return r;
+  }
+  // `out` becomes the envelope's value (nullopt for none), `*timestamp` its timestamp.
+  void DecodeInto(std::optional<std::string_view> envelope, std::optional<V>& out, int64_t* timestamp) {
+    if (!envelope) {
+      out.reset();
+      return;
+    }
+    if (!DecodeStored(*envelope, &stored_)) {
       throw TaskFailure(absl::DataLossError(
           Cat("state store '", store_.name(), "': a cached value has a malformed envelope")));
     }
-    *timestamp = stored.timestamp;
-    return store_.DecodeValue(stored.value);
+    *timestamp = stored_.timestamp;
+    if (!out) out.emplace();
+    store_.DecodeValueInto(stored_.value, *out);
   }
 
   TypedStore<KS, VS>& store_;
@@ -307,6 +327,7 @@ class ChangeEmitter : public CacheFlushListener {
   RecordBuffer<K, Change<V>> buffer_;
   BatchContext flush_context_;
   std::optional<bool> wants_old_values_;
+  StoredValue stored_;
 };
 
 // The values a node wrote to its store last, still decoded, by store key, so that a key
@@ -332,7 +353,7 @@ class KeptDecoded {
   bool Take(std::string_view key, Value* out, bool* dirty = nullptr, bool* absent = nullptr) {
     if (slots_.empty()) return false;
     Slot& slot = SlotOf(key);
-    if (!slot.held || slot.key != key) return false;
+    if (!slot.held || !slot.key.Equals(key)) return false;
     *out = std::move(slot.value);
     if (dirty != nullptr) *dirty = slot.dirty;
     if (absent != nullptr) *absent = slot.absent;
@@ -347,11 +368,11 @@ class KeptDecoded {
   void Keep(std::string_view key, Value value, bool dirty, bool absent, Write&& write) {
     if (slots_.empty()) slots_.resize(mask_ + 1);
     Slot& slot = SlotOf(key);
-    if (slot.held && slot.dirty && slot.key != key) {
+    if (slot.held && slot.dirty && !slot.key.Equals(key)) {
       slot.dirty = false;
-      write(std::string_view(slot.key), std::as_const(slot.value), slot.absent);
+      write(slot.key.view(), std::as_const(slot.value), slot.absent);
     }
-    slot.key.assign(key);
+    slot.key.Assign(key);
     slot.value = std::move(value);
     slot.held = true;
     slot.dirty = dirty;
@@ -363,9 +384,9 @@ class KeptDecoded {
   void WriteDirty(std::string_view key, Write&& write) {
     if (slots_.empty()) return;
     Slot& slot = SlotOf(key);
-    if (!slot.held || !slot.dirty || slot.key != key) return;
+    if (!slot.held || !slot.dirty || !slot.key.Equals(key)) return;
     slot.dirty = false;
-    write(std::string_view(slot.key), std::as_const(slot.value), slot.absent);
+    write(slot.key.view(), std::as_const(slot.value), slot.absent);
   }
   // Writes every owed value, in the order they were kept.
   template <class Write>
@@ -377,14 +398,40 @@ class KeptDecoded {
     std::sort(dirty_.begin(), dirty_.end(), [](const Slot* a, const Slot* b) { return a->seq < b->seq; });
     for (Slot* slot : dirty_) {
       slot->dirty = false;
-      write(std::string_view(slot->key), std::as_const(slot->value), slot->absent);
+      write(slot->key.view(), std::as_const(slot->value), slot->absent);
     }
   }
   void Clear() { slots_.clear(); }
 
  private:
+  // A slot's key, in place up to kInline bytes (a window's store key is 24): comparing
+  // it touches no second cache line.
+  class Key {
+   public:
+    std::string_view view() const {
+      return size_ <= kInline ? std::string_view(inline_, size_) : std::string_view(long_);
+    }
+    bool Equals(std::string_view key) const {
+      return key.size() == size_ &&
+             (size_ == 0 || std::memcmp(key.data(), size_ <= kInline ? inline_ : long_.data(), size_) == 0);
+    }
+    void Assign(std::string_view key) {
+      size_ = key.size();
+      if (size_ <= kInline) {
+        if (size_ != 0) std::memcpy(inline_, key.data(), size_);
+      } else {
+        long_.assign(key);
+      }
+    }
+
+   private:
+    static constexpr size_t kInline = 32;
+    size_t size_ = 0;
+    char inline_[kInline];
+    std::string long_;
+  };
   struct Slot {
-    std::string key;
+    Key key;
     Value value{};
     bool held = false;
     bool dirty = false;   // its write to the store is owed
@@ -489,8 +536,9 @@ class RecordOrigins {
 // count / reduce / aggregate of a grouped stream (V: its values) or of a grouped table
 // (V: Change<...>, the subtraction and addition of a row's old and new value).
 // `Apply(key, value, std::optional<VA>&& current)` returns the new aggregate (current is
-// nullopt for a key seen for the first time; Apply may move from it); a table aggregation may return std::optional, where nullopt
-// deletes the key.
+// nullopt for a key seen for the first time; Apply may move from it); a table aggregation
+// may return std::optional, where nullopt deletes the key. `value` is an rvalue when the
+// batch is movable (Apply may move from it too), a const lvalue otherwise.
 //
 // With a cache, the aggregates of the last kRecentKeys keys stay decoded in the node
 // (KeptDecoded), and their writes are held back until the key is evicted from there or
@@ -564,11 +612,13 @@ class AggregateNode final : public Input<typename KS::Type, V>, PendingWrites {
         }
       }
       // The aggregate is handed over to be updated in place; a copy only when the old
-      // value is emitted below (no cache).
+      // value is emitted below (no cache). The record's value too, when the batch is this
+      // node's alone (a reduce's first value becomes the aggregate).
       const bool existed = current.has_value();
-      std::optional<VA> next =
-          apply_(std::as_const(r->key), std::as_const(r->value),
-                 emitter_.caching() ? std::move(current) : std::optional<VA>(current));
+      std::optional<VA> handed = emitter_.caching() ? std::move(current) : std::optional<VA>(current);
+      std::optional<VA> next = batch.movable
+                                   ? apply_(std::as_const(r->key), std::move(r->value), std::move(handed))
+                                   : apply_(std::as_const(r->key), std::as_const(r->value), std::move(handed));
       positions.Advance(position);
       if (next) {
         if (!existed) held_.Added(hash);
@@ -807,8 +857,14 @@ class ChangeMapNode final : public Input<K, Change<V>> {
     buffer_.Clear();
     for (Record<K, Change<V>>* r : batch.records) {
       Record<K, VOut>& out = buffer_.Next();
-      out.key = r->key;
-      out.value = fn_(std::as_const(r->key), std::as_const(r->value));
+      if (batch.movable) {
+        // The records are this node's alone: the key and the change are moved on.
+        out.key = std::move(r->key);
+        out.value = fn_(std::as_const(out.key), std::move(r->value));
+      } else {
+        out.key = r->key;
+        out.value = fn_(std::as_const(r->key), std::as_const(r->value));
+      }
       CopyMeta(*r, out);
     }
     out_.Emit(buffer_.View(), true, batch.context);
@@ -826,6 +882,10 @@ struct NewValueOf {
   template <class K, class V>
   std::optional<V> operator()(const K&, const Change<V>& change) const {
     return change.new_value;
+  }
+  template <class K, class V>
+  std::optional<V> operator()(const K&, Change<V>&& change) const {
+    return std::move(change.new_value);
   }
 };
 
