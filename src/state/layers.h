@@ -134,10 +134,7 @@ class CachingStore final : public KeyValueBytesStore {
     keeps_base_.reset();
   }
   bool caching() const override { return true; }
-  bool SetPendingWrites(PendingWrites* pending) override {
-    pending_ = pending;
-    return true;
-  }
+  void SetPendingWrites(PendingWrites* pending) override { pending_ = pending; }
   // Writes down and forgets the cached entries below `end`, and drops below.
   absl::Status DropBefore(std::string_view end) override;
 
@@ -270,7 +267,7 @@ class MeteredStore final : public KeyValueBytesStore {
   }
   absl::Status ShowBlindWrites() override { return inner_->ShowBlindWrites(); }
   void SetFlushListener(CacheFlushListener* listener) override { inner_->SetFlushListener(listener); }
-  bool SetPendingWrites(PendingWrites* pending) override { return inner_->SetPendingWrites(pending); }
+  void SetPendingWrites(PendingWrites* pending) override { inner_->SetPendingWrites(pending); }
   bool caching() const override { return inner_->caching(); }
 
  private:

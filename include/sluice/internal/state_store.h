@@ -142,8 +142,8 @@ class KeyValueBytesStore {
   virtual absl::Status Flush() = 0;
   // Only caching layers use it; others ignore it.
   virtual void SetFlushListener(CacheFlushListener* listener) {}
-  // Only caching layers take one (true); a node may hold writes back only then.
-  virtual bool SetPendingWrites(PendingWrites* pending) { return false; }
+  // Only caching layers take one; a node may hold writes back only then (caching()).
+  virtual void SetPendingWrites(PendingWrites* pending) {}
   // True if writes wait in a cache (and reach the flush listener later).
   virtual bool caching() const { return false; }
   // Deletes every key below `end`: retention for stores whose keys begin with a time
