@@ -350,9 +350,13 @@ class KeptDecoded {
  public:
   explicit KeptDecoded(size_t slots) : mask_(std::bit_ceil(slots) - 1) {}
 
+  // `hash`: StringHash of the key (KeyFilter::Hash), when the caller has it already.
   bool Take(std::string_view key, Value* out, bool* dirty = nullptr, bool* absent = nullptr) {
+    return Take(key, StringHash{}(key), out, dirty, absent);
+  }
+  bool Take(std::string_view key, uint64_t hash, Value* out, bool* dirty, bool* absent) {
     if (slots_.empty()) return false;
-    Slot& slot = SlotOf(key);
+    Slot& slot = slots_[hash & mask_];
     if (!slot.held || !slot.key.Equals(key)) return false;
     *out = std::move(slot.value);
     if (dirty != nullptr) *dirty = slot.dirty;
@@ -362,12 +366,12 @@ class KeptDecoded {
   }
   // Keeps a value the store holds already.
   void Keep(std::string_view key, Value value) {
-    Keep(key, std::move(value), false, false, [](std::string_view, const Value&, bool) {});
+    Keep(key, StringHash{}(key), std::move(value), false, false, [](std::string_view, const Value&, bool) {});
   }
   template <class Write>
-  void Keep(std::string_view key, Value value, bool dirty, bool absent, Write&& write) {
+  void Keep(std::string_view key, uint64_t hash, Value value, bool dirty, bool absent, Write&& write) {
     if (slots_.empty()) slots_.resize(mask_ + 1);
-    Slot& slot = SlotOf(key);
+    Slot& slot = slots_[hash & mask_];
     if (slot.held && slot.dirty && !slot.key.Equals(key)) {
       slot.dirty = false;
       write(slot.key.view(), std::as_const(slot.value), slot.absent);
@@ -379,18 +383,18 @@ class KeptDecoded {
     slot.absent = absent;
     if (dirty) slot.seq = ++seq_;
   }
-  // Writes `key`'s value if it is owed.
+  // Writes `key`'s value if it is owed; with no key, every owed value, in the order they
+  // were kept (PendingWrites::WritePending).
   template <class Write>
-  void WriteDirty(std::string_view key, Write&& write) {
-    if (slots_.empty()) return;
-    Slot& slot = SlotOf(key);
-    if (!slot.held || !slot.dirty || !slot.key.Equals(key)) return;
-    slot.dirty = false;
-    write(slot.key.view(), std::as_const(slot.value), slot.absent);
-  }
-  // Writes every owed value, in the order they were kept.
-  template <class Write>
-  void WriteDirty(Write&& write) {
+  void WriteDirty(std::optional<std::string_view> key, Write&& write) {
+    if (key) {
+      if (slots_.empty()) return;
+      Slot& slot = slots_[StringHash{}(*key) & mask_];
+      if (!slot.held || !slot.dirty || !slot.key.Equals(*key)) return;
+      slot.dirty = false;
+      write(slot.key.view(), std::as_const(slot.value), slot.absent);
+      return;
+    }
     dirty_.clear();
     for (Slot& slot : slots_) {
       if (slot.held && slot.dirty) dirty_.push_back(&slot);
@@ -438,7 +442,6 @@ class KeptDecoded {
     bool absent = false;  // the store never held the key
     uint64_t seq = 0;     // when it was kept dirty
   };
-  Slot& SlotOf(std::string_view key) { return slots_[StringHash{}(key) & mask_]; }
 
   size_t mask_;
   std::vector<Slot> slots_;  // allocated at the first Keep
@@ -582,15 +585,14 @@ class AggregateNode final : public Input<typename KS::Type, V>, PendingWrites {
       int64_t stored_timestamp = 0;
       bool never_held = false;  // the store has never held the key
       bool owed = false;        // the taken value's write is owed
-      uint64_t hash = 0;
-      if (DecodedEntry<VA> hot; recent_.Take(key, &hot, &owed, &never_held)) {
+      const uint64_t hash = KeyFilter::Hash(key);  // for the kept values and the filter
+      if (DecodedEntry<VA> hot; recent_.Take(key, hash, &hot, &owed, &never_held)) {
         // What this node last wrote for the key, still decoded.
         if (!owed) never_held = false;
         stored_timestamp = hot.timestamp;
         positions = std::move(hot.positions);
         current = std::move(hot.value);
       } else {
-        hash = KeyFilter::Hash(key);
         never_held = held_.NeverHeld(hash);
         if (!never_held && store_.Lookup(key, &stored)) {
           stored_timestamp = stored.timestamp;
@@ -605,7 +607,7 @@ class AggregateNode final : public Input<typename KS::Type, V>, PendingWrites {
           if (!emitter_.caching()) {
             emitter_.Add(r->key, current, current, stored_timestamp, r->offset, r->seq);
           }
-          Remember(key, DecodedEntry<VA>{std::move(*current), stored_timestamp, std::move(positions),
+          Remember(key, hash, DecodedEntry<VA>{std::move(*current), stored_timestamp, std::move(positions),
                                          r->offset, partition, topic},
                    owed, never_held);
           continue;
@@ -624,7 +626,7 @@ class AggregateNode final : public Input<typename KS::Type, V>, PendingWrites {
         if (!existed) held_.Added(hash);
         if (emitter_.caching()) {
           // Written when evicted from the kept values, or when the store is read or flushed.
-          Remember(key, DecodedEntry<VA>{std::move(*next), timestamp, std::move(positions), r->offset,
+          Remember(key, hash, DecodedEntry<VA>{std::move(*next), timestamp, std::move(positions), r->offset,
                                          partition, topic},
                    true, never_held);
         } else {
@@ -648,12 +650,8 @@ class AggregateNode final : public Input<typename KS::Type, V>, PendingWrites {
 
   // PendingWrites: the store is about to be read, flushed or scanned.
   void WritePending(std::optional<std::string_view> key) override {
-    auto write = [this](std::string_view k, const DecodedEntry<VA>& e, bool absent) { WriteOwed(k, e, absent); };
-    if (key) {
-      recent_.WriteDirty(*key, write);
-    } else {
-      recent_.WriteDirty(write);
-    }
+    recent_.WriteDirty(key,
+                       [this](std::string_view k, const DecodedEntry<VA>& e, bool a) { WriteOwed(k, e, a); });
   }
 
  private:
@@ -661,8 +659,8 @@ class AggregateNode final : public Input<typename KS::Type, V>, PendingWrites {
   // top ten, a busy customer's totals); only when the store caches. `owed`: not written
   // to the store yet; `absent`: the store never held the key.
   static constexpr size_t kRecentKeys = 1024;
-  void Remember(std::string_view key, DecodedEntry<VA> entry, bool owed, bool absent) {
-    recent_.Keep(key, std::move(entry), owed, absent,
+  void Remember(std::string_view key, uint64_t hash, DecodedEntry<VA> entry, bool owed, bool absent) {
+    recent_.Keep(key, hash, std::move(entry), owed, absent,
                  [this](std::string_view k, const DecodedEntry<VA>& e, bool a) { WriteOwed(k, e, a); });
   }
   void WriteOwed(std::string_view key, const DecodedEntry<VA>& e, bool absent) {

@@ -394,7 +394,7 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         const uint64_t hash = KeyFilter::Hash(store_key_);
         bool known_new = false;  // the store never held the window
         bool owed = false;       // the kept window's write is owed
-        if (typename Agg::Current hot; recent_.Take(store_key_, &hot, &owed, &known_new)) {
+        if (typename Agg::Current hot; recent_.Take(store_key_, hash, &hot, &owed, &known_new)) {
           if (!owed) known_new = false;
           current = std::move(hot);
         } else {
@@ -407,7 +407,7 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         if (current) {
           if (current->positions.Covers(position)) {
             agg_.Replayed(r->key, window, *current, r->offset, r->seq);
-            Remember(store_key_, std::move(*current), owed, known_new);
+            Remember(store_key_, hash, std::move(*current), owed, known_new);
             continue;
           }
           timestamp = std::max(t, current->timestamp);
@@ -426,7 +426,7 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         }
         if (agg_.emitter().caching()) {
           // Written when evicted from the kept windows, or when the store is read or flushed.
-          Remember(store_key_,
+          Remember(store_key_, hash,
                    typename Agg::Current{std::move(next), timestamp, std::move(positions), r->offset,
                                          partition, topic},
                    true, known_new);
@@ -521,9 +521,10 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
   // Segment drops remove only windows older than any a record can still reach, so a
   // kept window is never one the store no longer holds.
   static constexpr size_t kRecentWindows = 4096;
-  void Remember(std::string_view store_key, typename Agg::Current current, bool owed, bool absent) {
+  void Remember(std::string_view store_key, uint64_t hash, typename Agg::Current current, bool owed,
+                bool absent) {
     if (agg_.emitter().caching()) {
-      recent_.Keep(store_key, std::move(current), owed, absent,
+      recent_.Keep(store_key, hash, std::move(current), owed, absent,
                    [this](std::string_view k, const typename Agg::Current& c, bool a) { WriteKept(k, c, a); });
     }
   }
@@ -535,16 +536,11 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
  public:
   // PendingWrites: the store is about to be read, flushed or scanned.
   void WritePending(std::optional<std::string_view> key) override {
-    auto write = [this](std::string_view k, const typename Agg::Current& c, bool a) { WriteKept(k, c, a); };
-    if (key) {
-      recent_.WriteDirty(*key, write);
-    } else {
-      recent_.WriteDirty(write);
-    }
+    recent_.WriteDirty(
+        key, [this](std::string_view k, const typename Agg::Current& c, bool a) { WriteKept(k, c, a); });
   }
 
  private:
-
   TimeWindows windows_;
   Apply apply_;
   std::string store_key_;
