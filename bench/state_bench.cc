@@ -412,7 +412,8 @@ class RawDb {
 const size_t kMaxPendingBytes = TaskState::Options().max_pending_bytes;
 
 // The hand-written RocksDB loop: read-modify-write through a WriteBatchWithIndex over
-// the database, written with the WAL at the engine's commit points.
+// the database, written at the engine's commit points with the WAL off, as the engine
+// writes a store that has a changelog (TaskDb::CommitWithoutWal).
 class HandRocksSide final : public Side {
  public:
   HandRocksSide(Agg agg, int64_t commit_records)
@@ -446,7 +447,9 @@ class HandRocksSide final : public Side {
     // (TaskState::WantsCommit, checked after each batch).
     if (since_commit_ >= commit_records_ ||
         batch_.GetWriteBatch()->GetDataSize() > kMaxPendingBytes) {
-      Check(db->Write(rocksdb::WriteOptions(), batch_.GetWriteBatch()), "write");
+      rocksdb::WriteOptions unlogged;
+      unlogged.disableWAL = true;
+      Check(db->Write(unlogged, batch_.GetWriteBatch()), "write");
       batch_.Clear();
       since_commit_ = 0;
       ++commits;

@@ -50,6 +50,8 @@ absl::StatusOr<std::unique_ptr<TaskState>> TaskState::Open(std::vector<StoreSpec
                           Cat("task ", o.task, ": opening its state: ", db.status().message()));
     }
     state->db_ = std::move(*db);
+    // Every store comes back from its changelog: the WAL would only repeat it.
+    if (unlogged.empty()) state->db_->CommitWithoutWal();
     absl::StatusOr<std::map<std::string, int64_t>> read = state->db_->ReadMeta();
     if (!read.ok()) return read.status();
     meta = std::move(*read);

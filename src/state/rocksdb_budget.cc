@@ -46,6 +46,10 @@ rocksdb::DBOptions RocksDbBudget::DbOptions() const {
   o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   o.keep_log_file_num = 2;
   o.paranoid_checks = true;
+  // A flush takes every column family at the same point between two writes, so a
+  // database committed without the WAL (TaskDb::CommitWithoutWal) that loses its
+  // memtables in a crash comes back at one earlier commit, stores and checkpoint alike.
+  o.atomic_flush = true;
   return o;
 }
 

@@ -229,7 +229,7 @@ absl::Status TaskDb::WriteBlind() {
   }
   blind_.clear();
   blind_bytes_ = 0;
-  return RocksStatus(db_->Write(rocksdb::WriteOptions(), &batch), "writing buffered window records");
+  return RocksStatus(db_->Write(commit_options_, &batch), "writing buffered window records");
 }
 
 absl::Status TaskDb::PutAtCommit(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
@@ -288,7 +288,7 @@ absl::Status TaskDb::Commit(const std::map<std::string, int64_t>& meta) {
     if (!s.ok()) return RocksStatus(s, "dropping expired keys");
   }
   drops_.clear();
-  rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), batch_.GetWriteBatch());
+  rocksdb::Status s = db_->Write(commit_options_, batch_.GetWriteBatch());
   if (!s.ok()) return RocksStatus(s, Cat("committing to '", dir_.string(), "'"));
   batch_.Clear();
   at_commit_.Clear();

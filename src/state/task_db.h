@@ -84,8 +84,15 @@ class TaskDb {
   // after the batch's own writes). The largest `end` asked for wins.
   void DropBeforeAtCommit(std::string_view family, std::string_view end);
 
-  // Writes the pending batch and `meta` (key -> offset) atomically, with the WAL.
+  // Writes the pending batch and `meta` (key -> offset) atomically, with the WAL unless
+  // CommitWithoutWal was called.
   absl::Status Commit(const std::map<std::string, int64_t>& meta);
+  // Commits from now on skip RocksDB's write-ahead log, as Kafka Streams writes its
+  // stores. Only for a database whose every store is rebuilt from a changelog: a crash
+  // then loses the commits since the last memtable flush, in every column family alike
+  // (the budget's options set atomic_flush, so a flush never splits a commit), and
+  // restoration replays each changelog from the older checkpoint that survived.
+  void CommitWithoutWal() { commit_options_.disableWAL = true; }
   // Restoration writes, into a plain batch (no index: nothing reads them before they
   // are written), then written without the WAL by WriteUnlogged, with the pending batch;
   // call FlushMemtables and a Commit before relying on them surviving a crash.
@@ -123,6 +130,7 @@ class TaskDb {
   std::unique_ptr<rocksdb::DB> db_;
   std::map<std::string, rocksdb::ColumnFamilyHandle*, std::less<>> families_;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  rocksdb::WriteOptions commit_options_;
   rocksdb::WriteBatchWithIndex batch_;
   rocksdb::WriteBatch restore_batch_;
   std::map<std::string, std::string, std::less<>> drops_;  // family -> end, for Commit

@@ -1,11 +1,15 @@
 // TaskState: the stores of one task over one RocksDB database, built per StoreSpec;
 // opening a corrupt or busy directory; restoration from changelog records (positions
 // decide what applies); FinishRestore's checkpoint; commits (input offsets and changelog
-// checkpoints in the task's metadata); WantsCommit; Discard.
+// checkpoints in the task's metadata); commits without the WAL and what a crash leaves
+// of them; WantsCommit; Discard.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -665,6 +669,74 @@ TEST_F(TaskStateTest, CommittedWritesAreVisibleToOtherThreadsAndSurviveAReopenUn
   EXPECT_EQ(GetValue(*state->Get("counts"), "b"), std::nullopt);
   EXPECT_EQ(GetValue(*state->Get("counts"), "c"), std::nullopt);
   EXPECT_EQ(state->committed_inputs(), (std::map<std::string, int64_t>{{"clicks", 1}}));
+}
+
+// Runs `child` in a forked process that ends with _exit, as a crash would: no destructor
+// runs, so RocksDB neither flushes its memtables nor closes. The child says whether each
+// of its steps succeeded through its exit code, and leaks what it opens (a close would
+// flush, and wait for background threads a forked process does not have).
+void CrashAfter(const std::function<bool()>& child) {
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) _exit(child() ? 0 : 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child did not exit: status " << status;
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "a step of the child failed";
+}
+
+TEST_F(TaskStateTest, WithEveryStoreLoggedACrashLosesTheUnflushedCommitsWholeCheckpointsAlike) {
+  const std::vector<StoreSpec> specs = {Spec("counts", true), Spec("sums", true)};
+  {  // the first commit, then a clean close, which flushes the memtables
+    std::unique_ptr<TaskState> state = Open(specs);
+    ASSERT_NE(state, nullptr);
+    ASSERT_TRUE(state->Get("counts")->Put("a", Envelope("1")).ok());
+    ASSERT_TRUE(state->Get("sums")->Put("a", Envelope("10")).ok());
+    ASSERT_TRUE(state->FlushCaches().ok());
+    SetChangelogEnd("counts", 5);
+    SetChangelogEnd("sums", 7);
+    ASSERT_TRUE(state->Commit({{"clicks", 10}}).ok());
+  }
+  CrashAfter([&] {  // the second commit goes without the WAL, and the process dies
+    absl::StatusOr<std::unique_ptr<TaskState>> state = TaskState::Open(specs, Options());
+    if (!state.ok()) return false;
+    TaskState& s = *state->release();
+    SetChangelogEnd("counts", 9);
+    SetChangelogEnd("sums", 11);
+    return s.Get("counts")->Put("a", Envelope("2")).ok() &&
+           s.Get("counts")->Put("b", Envelope("3")).ok() &&
+           s.Get("sums")->Put("a", Envelope("20")).ok() && s.FlushCaches().ok() &&
+           s.Commit({{"clicks", 20}}).ok();
+  });
+  // Back at the first commit: values, checkpoints and input offsets alike, so that
+  // restoration replays each changelog from 5 and 7.
+  std::unique_ptr<TaskState> state = Open(specs);
+  ASSERT_NE(state, nullptr);
+  EXPECT_EQ(UserValue(*state->Get("counts"), "a"), "1");
+  EXPECT_EQ(GetValue(*state->Get("counts"), "b"), std::nullopt);
+  EXPECT_EQ(UserValue(*state->Get("sums"), "a"), "10");
+  EXPECT_EQ(Find(*state, "counts")->checkpoint, 5);
+  EXPECT_EQ(Find(*state, "sums")->checkpoint, 7);
+  EXPECT_EQ(state->committed_inputs(), (std::map<std::string, int64_t>{{"clicks", 10}}));
+}
+
+TEST_F(TaskStateTest, AStoreWithoutAChangelogKeepsTheWalSoItsTasksCommitsSurviveACrash) {
+  const std::vector<StoreSpec> specs = {Spec("counts", true), Spec("ledger", true, /*logging=*/false)};
+  CrashAfter([&] {
+    absl::StatusOr<std::unique_ptr<TaskState>> state = TaskState::Open(specs, Options());
+    if (!state.ok()) return false;
+    TaskState& s = *state->release();
+    SetChangelogEnd("counts", 5);
+    return s.Get("counts")->Put("a", Envelope("1")).ok() &&
+           s.Get("ledger")->Put("a", Envelope("debit")).ok() && s.FlushCaches().ok() &&
+           s.Commit({{"clicks", 3}}).ok();
+  });
+  std::unique_ptr<TaskState> state = Open(specs);
+  ASSERT_NE(state, nullptr);
+  EXPECT_EQ(UserValue(*state->Get("counts"), "a"), "1");
+  EXPECT_EQ(UserValue(*state->Get("ledger"), "a"), "debit");
+  EXPECT_EQ(Find(*state, "counts")->checkpoint, 5);
+  EXPECT_EQ(state->committed_inputs(), (std::map<std::string, int64_t>{{"clicks", 3}}));
 }
 
 TEST_F(TaskStateTest, FlushCachesSendsEachCachedKeyToTheChangelogOnce) {
