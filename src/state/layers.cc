@@ -93,10 +93,7 @@ CachingStore::Entry& CachingStore::Upsert(std::string_view key, bool* added) {
     return *it->second;
   }
   if (added != nullptr) *added = true;
-  if (held_) {
-    held_->Add(KeyFilter::Hash(key));
-    if (held_->added() > kMaxHeldKeys) held_.reset();
-  }
+  held_.Added(key);
   lru_.emplace_back().key.assign(key);
   Lru::iterator entry = std::prev(lru_.end());
   index_.emplace(entry->key.view(), entry);
@@ -167,22 +164,13 @@ absl::Status CachingStore::Delete(std::string_view key) {
 }
 
 bool CachingStore::NeverHeld(std::string_view key) {
-  if (!held_started_) StartHeldKeys();
-  return held_ && !held_->MayContain(KeyFilter::Hash(key));
-}
-
-void CachingStore::StartHeldKeys() {
-  held_started_ = true;
-  std::vector<uint64_t> hashes;
-  absl::StatusOr<std::unique_ptr<StoreIterator>> it = inner_->Range(std::nullopt, std::nullopt);
-  for (; it.ok() && (*it)->Valid() && hashes.size() <= kMaxHeldKeys; (*it)->Next()) {
-    hashes.push_back(KeyFilter::Hash((*it)->key()));
+  if (!held_.started()) {
+    // A read that fails leaves the filter off: every miss reads below, as without it.
+    if (held_.Start(*inner_).ok()) {
+      for (const auto& [k, entry] : index_) held_.Added(k);
+    }
   }
-  // A scan that fails leaves the filter off: every miss reads below, as without it.
-  if (!it.ok() || !(*it)->status().ok() || hashes.size() + index_.size() > kMaxHeldKeys) return;
-  held_.emplace(std::max<size_t>(1000, hashes.size() + index_.size()));
-  for (uint64_t h : hashes) held_->Add(h);
-  for (const auto& [k, entry] : index_) held_->Add(KeyFilter::Hash(k));
+  return held_.NeverHeld(KeyFilter::Hash(key));
 }
 
 bool CachingStore::KeepsBase() {

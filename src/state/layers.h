@@ -142,10 +142,7 @@ class CachingStore final : public KeyValueBytesStore {
   void Discard();
   // The store below was written around this cache (restoration): the filter of the keys
   // it holds starts over at the next miss.
-  void ForgetHeldKeys() {
-    held_.reset();
-    held_started_ = false;
-  }
+  void ForgetHeldKeys() { held_.Reset(); }
   size_t entries() const { return index_.size(); }
 
  private:
@@ -186,16 +183,11 @@ class CachingStore final : public KeyValueBytesStore {
   void Account(size_t before, size_t after);
 
   // Which keys the store below may hold, so that a miss of a key it never held (a join's
-  // lookup of a row its table never had) does not read it: a growing Bloom filter,
-  // started at the first miss from the keys the store below holds and from this
-  // cache's, then told of every entry this cache creates (everything this cache writes
-  // down was an entry first). Past kMaxHeldKeys keys it stops answering and frees its
-  // memory, and every miss reads below, as without it.
-  static constexpr size_t kMaxHeldKeys = size_t{1} << 20;
+  // lookup of a row its table never had) does not read it: started at the first miss
+  // from the keys the store below holds and from this cache's, then told of every entry
+  // this cache creates (everything this cache writes down was an entry first).
   bool NeverHeld(std::string_view key);
-  void StartHeldKeys();
-  std::optional<GrowingKeyFilter> held_;  // none: not answering
-  bool held_started_ = false;
+  StoreKeyFilter held_;
 
   std::unique_ptr<KeyValueBytesStore> inner_;
   CacheBudget& budget_;

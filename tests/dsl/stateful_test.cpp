@@ -770,7 +770,7 @@ TEST(StoreKeyFilter, NeverHeldOnlyForKeysNeitherInTheStoreAtStartNorAddedSince) 
   ASSERT_TRUE(store.Put("held-2", "v").ok());
   StoreKeyFilter filter;
   EXPECT_FALSE(filter.NeverHeld(KeyFilter::Hash("anything")));  // not started: no answers
-  filter.Start(store);
+  ASSERT_TRUE(filter.Start(store).ok());
   EXPECT_FALSE(filter.NeverHeld(KeyFilter::Hash("held-1")));
   EXPECT_FALSE(filter.NeverHeld(KeyFilter::Hash("held-2")));
   filter.Added(KeyFilter::Hash("added"));

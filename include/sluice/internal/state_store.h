@@ -4,6 +4,7 @@
 // A store instance belongs to one task and is used on that task's worker thread only.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -14,6 +15,8 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "sluice/internal/key_filter.h"
+#include "sluice/internal/str.h"
 
 namespace sluice::internal {
 
@@ -175,5 +178,57 @@ class KeyValueBytesStore {
 // The smallest string greater than every string starting with `prefix`, or nullopt if
 // there is none (the prefix is all 0xff bytes): the exclusive end of a prefix scan.
 std::optional<std::string> PrefixEnd(std::string_view prefix);
+
+// Which keys a store never held, so that a read of a key it never held can skip the
+// store (a miss that would go down to RocksDB's memtables and files). Start reads the
+// keys the store holds; its owner then tells it of each key it adds. A growing Bloom
+// filter: "never held" is exact, a false positive costs one read. Past kMaxKeys keys
+// (about 1.7 MiB of filters), or after a failed Start, it stops answering and frees its
+// memory: every key is then read, as without it.
+class StoreKeyFilter {
+ public:
+  static constexpr size_t kMaxKeys = size_t{1} << 20;
+
+  bool started() const { return started_; }
+  // Reads the keys of `store`. A read that fails leaves the filter not answering; the
+  // error names the store.
+  absl::Status Start(KeyValueBytesStore& store) {
+    started_ = true;
+    std::vector<uint64_t> held;
+    absl::StatusOr<std::unique_ptr<StoreIterator>> it = store.Range(std::nullopt, std::nullopt);
+    for (; it.ok() && (*it)->Valid() && held.size() <= kMaxKeys; (*it)->Next()) {
+      held.push_back(KeyFilter::Hash((*it)->key()));
+    }
+    absl::Status s = it.ok() ? (*it)->status() : it.status();
+    if (!s.ok()) {
+      return absl::Status(s.code(), Cat("reading the keys of state store '", store.name(), "': ",
+                                        s.message()));
+    }
+    if (held.size() > kMaxKeys) return absl::OkStatus();
+    filter_.emplace(std::max<size_t>(1000, held.size()));
+    for (uint64_t h : held) filter_->Add(h);
+    return absl::OkStatus();
+  }
+  // True only for a key the store never held. `hash`: KeyFilter::Hash of the key.
+  bool NeverHeld(uint64_t hash) const { return filter_ && !filter_->MayContain(hash); }
+  // The owner added a key to the store.
+  void Added(uint64_t hash) {
+    if (!filter_) return;
+    filter_->Add(hash);
+    if (filter_->added() > kMaxKeys) filter_.reset();
+  }
+  void Added(std::string_view key) {
+    if (filter_) Added(KeyFilter::Hash(key));
+  }
+  // The store was written around its owner: the next user starts the filter again.
+  void Reset() {
+    started_ = false;
+    filter_.reset();
+  }
+
+ private:
+  bool started_ = false;
+  std::optional<GrowingKeyFilter> filter_;  // none: not answering
+};
 
 }  // namespace sluice::internal

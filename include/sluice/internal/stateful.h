@@ -449,49 +449,6 @@ class KeptDecoded {
   std::vector<Slot*> dirty_;
 };
 
-// Which keys a key-value aggregation's store may hold, so that a record whose key the
-// store never held skips the read (a miss that would go down through the cache to
-// RocksDB's memtables and files). Started at the first record, after restoration, from
-// the keys the store holds; then told of each key the node adds. A Bloom filter: "never
-// held" is exact, a false positive costs one read. Past kMaxKeys keys (about 1.7 MiB of
-// filters) it stops answering and frees its memory; the store is then read for every
-// key, as without it.
-class StoreKeyFilter {
- public:
-  static constexpr size_t kMaxKeys = size_t{1} << 20;
-  static constexpr size_t kFirstCapacity = 1000;
-
-  bool started() const { return started_; }
-  void Start(KeyValueBytesStore& store) {
-    started_ = true;
-    std::vector<uint64_t> held;
-    absl::StatusOr<std::unique_ptr<StoreIterator>> it = store.Range(std::nullopt, std::nullopt);
-    for (; it.ok() && (*it)->Valid() && held.size() <= kMaxKeys; (*it)->Next()) {
-      held.push_back(KeyFilter::Hash((*it)->key()));
-    }
-    absl::Status s = it.ok() ? (*it)->status() : it.status();
-    if (!s.ok()) {
-      throw TaskFailure(absl::Status(s.code(), Cat("reading the keys of state store '", store.name(),
-                                                   "': ", s.message())));
-    }
-    if (held.size() > kMaxKeys) return;
-    filter_.emplace(std::max(kFirstCapacity, held.size()));
-    for (uint64_t h : held) filter_->Add(h);
-  }
-  // True only for a key the store never held. `hash`: KeyFilter::Hash of the key.
-  bool NeverHeld(uint64_t hash) const { return filter_ && !filter_->MayContain(hash); }
-  // The node added the key to its store.
-  void Added(uint64_t hash) {
-    if (!filter_) return;
-    filter_->Add(hash);
-    if (filter_->added() > kMaxKeys) filter_.reset();
-  }
-
- private:
-  bool started_ = false;
-  std::optional<GrowingKeyFilter> filter_;  // none: not answering
-};
-
 // The decoded contents of a stored entry: its value, timestamp and positions.
 template <class V>
 struct DecodedEntry {
@@ -565,7 +522,9 @@ class AggregateNode final : public Input<typename KS::Type, V>, PendingWrites {
 
   void Process(const Batch<K, V>& batch) override {
     emitter_.Begin();
-    if (!held_.started()) held_.Start(store_.bytes());
+    if (!held_.started()) {
+      if (absl::Status s = held_.Start(store_.bytes()); !s.ok()) throw TaskFailure(std::move(s));
+    }
     const uint32_t topic = origins_.Intern(batch.context->topic);
     const int32_t partition = batch.context->partition;
     StoredValue stored;
