@@ -24,6 +24,7 @@ struct Flags {
   int64_t rate = 10'000;  // event time: events per second (Beam's default)
   int64_t batch = 1000;   // engine mode: records per partition per batch, as after a poll
   int64_t commit_events = 100'000;  // engine mode
+  int runs = 3;                     // engine mode: the median of this many runs counts
   bool verify = false;
   std::string json;
   std::string bootstrap_servers;  // kafka mode: a real cluster; empty: the embedded broker
