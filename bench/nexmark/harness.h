@@ -24,7 +24,7 @@ struct Flags {
   int64_t rate = 10'000;  // event time: events per second (Beam's default)
   int64_t batch = 1000;   // engine mode: records per partition per batch, as after a poll
   int64_t commit_events = 100'000;  // engine mode
-  int runs = 3;                     // engine mode: the median of this many runs counts
+  int runs = 3;                     // engine mode: runs, each beside a reference run
   bool verify = false;
   std::string json;
   std::string bootstrap_servers;  // kafka mode: a real cluster; empty: the embedded broker
@@ -56,6 +56,7 @@ struct Result {
   double sluice_seconds = 0;             // engine: all of it; kafka: until all input is processed
   std::optional<double> e2e_seconds;     // kafka: until the last output is written
   double reference_seconds = 0;
+  std::optional<double> ratio;           // engine: the median of the runs' ratios
   std::optional<double> hand_seconds;    // kafka, q0 and q2: the hand-written librdkafka loop
   int64_t peak_rss = 0;
   uint64_t outputs = 0;

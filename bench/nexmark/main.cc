@@ -56,7 +56,8 @@ using Clock = std::chrono::steady_clock;
                "  --rate N           event time: generated events per second (10000, Beam's)\n"
                "  --batch N          engine mode: records per partition per batch (1000)\n"
                "  --commit-events N  engine mode: input records between commits (100000)\n"
-               "  --runs N           engine mode: runs of the engine, whose median time counts (3)\n"
+               "  --runs N           engine mode: engine runs, each followed by a reference run; the\n"
+               "                     medians count, and the median of their ratios (3)\n"
                "  --verify           also check that Sluice's results equal the reference's\n"
                "  --json FILE        write the results as JSON\n",
                names.c_str());
@@ -142,6 +143,11 @@ Flags Parse(int argc, char** argv) {
 namespace {
 
 // One run of the engine over the input: its time, and what it wrote.
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 struct EngineRun {
   double seconds = 0;
   uint64_t outputs = 0;
@@ -266,33 +272,34 @@ Result RunEngine(const Flags& f, const Query& query, const Input& in) {
   Result result;
   result.query = query.name;
   result.events = static_cast<int64_t>(in.size());
-  // The machines are shared and noisy, and the reference's time is a median of several
-  // runs: the engine's is too (--runs, 3), each run from new stores. The first run's
-  // results are the ones checked.
-  std::vector<double> seconds;
-  std::vector<OutRow> actual;
+  // The machines are shared, and their speed drifts over seconds: the engine runs --runs
+  // times (3), each run from new stores and followed by the reference's, and the ratio is
+  // the median of the runs' ratios (each engine run against the reference run beside it).
+  // The reference runs alone: the engine's stores, threads and memory are gone first. The
+  // first run's results are the ones checked.
+  std::vector<double> sluice_seconds, reference_seconds, ratios;
   for (int run = 0; run < f.runs; ++run) {
     const std::string label = f.runs == 1 ? query.name : internal::Cat(query.name, " ", run + 1, "/", f.runs);
-    EngineRun r = RunEngineOnce(f, query, in, label, f.verify && run == 0);
+    EngineRun engine = RunEngineOnce(f, query, in, label, f.verify && run == 0);
     malloc_trim(0);
-    seconds.push_back(r.seconds);
-    if (run > 0) continue;
-    result.outputs = r.outputs;
-    actual = std::move(r.rows);
-    if (r.late > 0) {
-      std::fprintf(stderr, "sluice-nexmark: %s: %llu records arrived after their window closed\n",
-                   query.name.c_str(), static_cast<unsigned long long>(r.late));
-      result.note = std::to_string(r.late) + " late records";
+    if (run == 0) {
+      result.peak_rss = PeakRssBytes();  // before the reference holds its events
+      result.outputs = engine.outputs;
+      if (engine.late > 0) {
+        std::fprintf(stderr, "sluice-nexmark: %s: %llu records arrived after their window closed\n",
+                     query.name.c_str(), static_cast<unsigned long long>(engine.late));
+        result.note = std::to_string(engine.late) + " late records";
+      }
     }
+    ReferenceRun reference = RunReference(f, query, in);
+    sluice_seconds.push_back(engine.seconds);
+    reference_seconds.push_back(reference.seconds);
+    ratios.push_back(reference.seconds / (f.threads * engine.seconds));
+    if (run == 0 && f.verify) result.equal = SameResults(query, std::move(engine.rows), std::move(reference.rows));
   }
-  std::sort(seconds.begin(), seconds.end());
-  result.sluice_seconds = seconds[seconds.size() / 2];
-  result.peak_rss = PeakRssBytes();
-
-  // The reference runs alone: the engine's stores, threads and memory are gone first.
-  ReferenceRun reference = RunReference(f, query, in);
-  result.reference_seconds = reference.seconds;
-  if (f.verify) result.equal = SameResults(query, std::move(actual), std::move(reference.rows));
+  result.sluice_seconds = Median(sluice_seconds);
+  result.reference_seconds = Median(reference_seconds);
+  result.ratio = Median(ratios);
   return result;
 }
 
@@ -333,7 +340,8 @@ int Main(int argc, char** argv) {
     const Result r = kafka ? RunKafka(f, query, in) : RunEngine(f, query, in);
     const double per_thread = static_cast<double>(r.events) / f.threads;
     // Sluice's events/s per thread over the reference's events/s.
-    const double ratio = r.sluice_seconds > 0 ? r.reference_seconds / (f.threads * r.sluice_seconds) : 0;
+    const double ratio =
+        r.ratio ? *r.ratio : r.sluice_seconds > 0 ? r.reference_seconds / (f.threads * r.sluice_seconds) : 0;
     std::printf("%-5s %9lld %12s %9s %7.3f %9s %9s %5lld MiB %s%s\n", name.c_str(),
                 static_cast<long long>(r.events), Rate(per_thread, r.sluice_seconds).c_str(),
                 Rate(static_cast<double>(r.events), r.reference_seconds).c_str(), ratio,
@@ -359,7 +367,7 @@ int Main(int argc, char** argv) {
                         {"peak_rss_bytes", r.peak_rss},
                         {"input_bytes", in.bytes},
                         {"outputs", r.outputs}};
-    if (!kafka) j["engine_runs"] = f.runs;  // sluice_seconds is their median
+    if (!kafka) j["engine_runs"] = f.runs;  // the seconds and the ratio are medians of the runs
     if (r.e2e_seconds) j["e2e_events_per_s_per_thread"] = per_thread / *r.e2e_seconds;
     if (r.hand_seconds) j["hand_events_per_s_per_thread"] = per_thread / *r.hand_seconds;
     if (r.equal) j["equal_to_reference"] = *r.equal;
