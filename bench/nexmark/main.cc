@@ -138,16 +138,12 @@ Flags Parse(int argc, char** argv) {
   return f;
 }
 
-}  // namespace
-
-namespace {
-
-// One run of the engine over the input: its time, and what it wrote.
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
 
+// One run of the engine over the input: its time, and what it wrote.
 struct EngineRun {
   double seconds = 0;
   uint64_t outputs = 0;
@@ -375,8 +371,9 @@ int Main(int argc, char** argv) {
     results.push_back(std::move(j));
   }
   std::printf("(events/s per worker thread, except the reference's, which runs on one; ratio =\n"
-              " Sluice per thread / reference, in this run, each the median of its runs; peak RSS\n"
-              " is the process's, including the %.1f MiB of encoded input held in memory)\n",
+              " Sluice per thread / reference, in this run; engine mode: medians of --runs runs, each\n"
+              " followed by a reference run, and the median of their ratios; peak RSS is the\n"
+              " process's, including the %.1f MiB of encoded input held in memory)\n",
               static_cast<double>(in.bytes) / (1 << 20));
   if (kafka) {
     std::printf("(kafka mode: sluice/thr until every event is processed, e2e/thr until the last output\n"
