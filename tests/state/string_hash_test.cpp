@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,25 @@ TEST(StringHashTest, LengthAndEachByteCount) {
     one[i] = 'b';
     EXPECT_NE(StringHash{}(one), h) << "byte " << i;
   }
+}
+
+// With public constants alone in the multiply, 16-byte keys whose bytes 0-3 and 8-11
+// spell the constant would zero it and all hash alike, whatever their other bytes.
+TEST(StringHashTest, KeysBuiltToZeroTheMultiplyStillSpread) {
+  constexpr uint64_t kSecret = hash_internal::kSecret1;
+  absl::flat_hash_set<size_t> seen;
+  constexpr int kKeys = 1000;
+  for (uint32_t i = 0; i < kKeys; ++i) {
+    unsigned char bytes[16];
+    const uint32_t high = static_cast<uint32_t>(kSecret >> 32), low = static_cast<uint32_t>(kSecret);
+    std::memcpy(bytes, &high, 4);
+    std::memcpy(bytes + 4, &i, 4);
+    std::memcpy(bytes + 8, &low, 4);
+    const uint32_t other = i * 2654435761u;
+    std::memcpy(bytes + 12, &other, 4);
+    seen.insert(StringHash{}(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes)));
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kKeys));
 }
 
 TEST(StringHashTest, EveryBitVariesEvenlyOverStoreKeys) {
