@@ -70,10 +70,16 @@ inline uint64_t Load32(const unsigned char* p) {
   return v;
 }
 
+// The process's seed, mixed once (not at every hash: the multiply sat on every key's path).
+inline uint64_t ProcessSeed() {
+  static const uint64_t seed = Fold(reinterpret_cast<uintptr_t>(&kSeedAnchor) ^ kSecret0, kSecret1);
+  return seed;
+}
+
 inline uint64_t HashBytes(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t n = s.size();
-  uint64_t seed = Fold(reinterpret_cast<uintptr_t>(&kSeedAnchor) ^ kSecret0, kSecret1);
+  uint64_t seed = ProcessSeed();
   uint64_t a = 0, b = 0;
   if (n <= 16) {
     if (n >= 4) {
