@@ -54,6 +54,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <limits>
@@ -206,21 +207,34 @@ inline absl::Status NullBytesError(std::string_view serde_name) {
       {serde_name, "Serde: null bytes (wrap the serde in Nullable<> to accept nulls)"}));
 }
 
-// Big-endian fixed-width integer coding; compilers turn the loops into bswap.
+// Big-endian fixed-width integer coding, one byte swap and one copy each way. (g++ 12 at
+// -O2 left the byte-at-a-time loops this replaced as loops: ~50 instructions per 8 bytes,
+// and every store key, envelope and position is coded with them.)
 template <std::unsigned_integral U>
-inline void StoreBigEndian(U v, char* out) noexcept {
-  for (size_t i = 0; i < sizeof(U); ++i) {
-    out[i] = static_cast<char>(static_cast<unsigned char>(v >> (8 * (sizeof(U) - 1 - i))));
+constexpr U ToBigEndian(U v) noexcept {
+  if constexpr (std::endian::native == std::endian::big || sizeof(U) == 1) {
+    return v;
+  } else if constexpr (sizeof(U) == 2) {
+    return __builtin_bswap16(v);
+  } else if constexpr (sizeof(U) == 4) {
+    return __builtin_bswap32(v);
+  } else {
+    static_assert(sizeof(U) == 8, "big-endian coding of 1, 2, 4 or 8 bytes");
+    return __builtin_bswap64(v);
   }
 }
 
 template <std::unsigned_integral U>
+inline void StoreBigEndian(U v, char* out) noexcept {
+  const U big = ToBigEndian(v);
+  std::memcpy(out, &big, sizeof(U));
+}
+
+template <std::unsigned_integral U>
 inline U LoadBigEndian(const char* in) noexcept {
-  U v = 0;
-  for (size_t i = 0; i < sizeof(U); ++i) {
-    v = static_cast<U>((v << 8) | static_cast<unsigned char>(in[i]));
-  }
-  return v;
+  U big;
+  std::memcpy(&big, in, sizeof(U));
+  return ToBigEndian(big);  // a swap is its own inverse
 }
 
 // The serde for a Java fixed-width number; Traits supply the name and the

@@ -150,13 +150,12 @@ class EmitStrategy {
 
 namespace internal {
 inline void AppendBigEndian64(int64_t v, std::string& out) {
-  const auto u = static_cast<uint64_t>(v);
-  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+  char bytes[8];
+  StoreBigEndian(static_cast<uint64_t>(v), bytes);
+  out.append(bytes, sizeof bytes);
 }
 inline int64_t ReadBigEndian64(std::string_view in) {
-  uint64_t u = 0;
-  for (int i = 0; i < 8; ++i) u = (u << 8) | static_cast<uint8_t>(in[i]);
-  return static_cast<int64_t>(u);
+  return static_cast<int64_t>(LoadBigEndian<uint64_t>(in.data()));
 }
 }  // namespace internal
 

@@ -16,6 +16,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "sluice/internal/str.h"
+#include "sluice/serde.h"
 
 namespace rocksdb {
 class ColumnFamilyHandle;
@@ -122,10 +123,10 @@ class AtCommitBuffer {
     uint32_t write = 0;  // its place in Writes::writes
 
     static Sortable Of(std::string_view key, uint32_t write) {
-      unsigned char bytes[kWords * 8] = {};
+      char bytes[kWords * 8] = {};
       std::memcpy(bytes, key.data(), std::min(sizeof bytes, key.size()));
       Sortable s;
-      for (size_t i = 0; i < sizeof bytes; ++i) s.prefix[i / 8] = (s.prefix[i / 8] << 8) | bytes[i];
+      for (size_t i = 0; i < kWords; ++i) s.prefix[i] = LoadBigEndian<uint64_t>(bytes + 8 * i);
       s.key = key;
       s.write = write;
       return s;
