@@ -44,13 +44,11 @@
 namespace sluice::internal {
 
 inline void AppendBig32(uint32_t v, std::string* out) {
-  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  char bytes[4];
+  StoreBigEndian(v, bytes);
+  out->append(bytes, sizeof bytes);
 }
-inline uint32_t ReadBig32(std::string_view in) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
-  return v;
-}
+inline uint32_t ReadBig32(std::string_view in) { return LoadBigEndian<uint32_t>(in.data()); }
 
 inline constexpr size_t kPositionBytes = 4 + 8 + 4;
 inline void AppendPosition(const WritePosition& p, std::string* out) {
@@ -348,10 +346,7 @@ class StreamJoinSideNode final : public Input<K, std::conditional_t<kLeft, VL, V
   void Put(const std::string& key, int64_t t, const WritePosition& position, const VThis& value,
            int64_t offset) {
     std::string& k = scratch_key_;
-    k.clear();
-    AppendOrdered64(segments_.Of(t), &k);
-    k += key;
-    AppendOrdered64(t, &k);
+    OrderedKey(segments_.Of(t), key, t, &k);
     AppendPosition(position, &k);
     std::string_view bytes;
     if constexpr (kLeft) {

@@ -381,8 +381,7 @@ class TimeWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS, W
         const int64_t segment = clock.segments().Of(start);
         if (key_built && segment == key_segment) {
           // The record's previous window in the same segment: only the start differs.
-          store_key_.resize(store_key_.size() - 8);
-          AppendOrdered64(start, &store_key_);
+          StoreOrdered64(start, store_key_.data() + store_key_.size() - 8);
         } else {
           WindowStoreKey(clock.segments(), key, start, &store_key_);
           key_segment = segment;

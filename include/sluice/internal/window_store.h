@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <optional>
@@ -31,10 +32,22 @@
 namespace sluice::internal {
 
 // Big-endian, with the sign bit flipped so that negative numbers sort first.
+inline void StoreOrdered64(int64_t v, char* out) {
+  StoreBigEndian(static_cast<uint64_t>(v) ^ (uint64_t{1} << 63), out);
+}
 inline void AppendOrdered64(int64_t v, std::string* out) {
   char bytes[8];
-  StoreBigEndian(static_cast<uint64_t>(v) ^ (uint64_t{1} << 63), bytes);
-  out->append(bytes, sizeof bytes);  // one append, not eight (a window key is built per update)
+  StoreOrdered64(v, bytes);
+  out->append(bytes, sizeof bytes);  // one append, not eight
+}
+// [first][key][second], written in place: a window's store key is built at every update,
+// and three appends cost several times one resize.
+inline void OrderedKey(int64_t first, std::string_view key, int64_t second, std::string* out) {
+  out->resize(8 + key.size() + 8);
+  char* p = out->data();
+  StoreOrdered64(first, p);
+  if (!key.empty()) std::memcpy(p + 8, key.data(), key.size());
+  StoreOrdered64(second, p + 8 + key.size());
 }
 inline int64_t ReadOrdered64(std::string_view in) {
   return static_cast<int64_t>(LoadBigEndian<uint64_t>(in.data()) ^ (uint64_t{1} << 63));
@@ -171,19 +184,13 @@ inline std::optional<int64_t> LastSegment(KeyValueBytesStore& store) {
 // [segment of start][key][start]
 inline void WindowStoreKey(const Segments& segments, std::string_view key, int64_t start,
                            std::string* out) {
-  out->clear();
-  AppendOrdered64(segments.Of(start), out);
-  out->append(key);
-  AppendOrdered64(start, out);
+  OrderedKey(segments.Of(start), key, start, out);
 }
 
 // [segment of end][key][start]
 inline void SessionStoreKey(const Segments& segments, std::string_view key, int64_t start,
                             int64_t end, std::string* out) {
-  out->clear();
-  AppendOrdered64(segments.Of(end), out);
-  out->append(key);
-  AppendOrdered64(start, out);
+  OrderedKey(segments.Of(end), key, start, out);
 }
 
 // Calls f(key, envelope) for the keys of exactly `size` bytes in [lo, hi); a store
