@@ -140,6 +140,7 @@ absl::Status CachingStore::PutAbsent(std::string_view key, std::string_view valu
     // The caller knows the store below holds nothing here: no read at write-down.
     e.base_known = true;
     e.base.reset();
+    e.below_empty = true;
   }
   return Write(e, value);
 }
@@ -179,6 +180,12 @@ bool CachingStore::KeepsBase() {
 }
 
 absl::Status CachingStore::WriteDown(Entry& e, bool keep) {
+  if (e.deleted && e.below_empty) {
+    // Deleted before the store below ever held it (a session merged into a longer one
+    // within a commit interval): as in Kafka Streams' caching stores, neither the store
+    // nor the listener hears of it; nothing was written, so nothing was emitted.
+    return absl::OkStatus();
+  }
   if (KeepsBase() && !e.base_known) {
     // Written without being read first: what it replaces is only known below.
     std::string old;
@@ -189,6 +196,7 @@ absl::Status CachingStore::WriteDown(Entry& e, bool keep) {
   }
   absl::Status s = e.deleted ? inner_->DeleteAtCommit(e.key) : inner_->PutAtCommit(e.key, e.value);
   if (!s.ok()) return s;
+  e.below_empty = e.deleted;
   if (listener_ != nullptr) {
     listener_->OnFlush(e.key, e.deleted ? std::nullopt : std::optional<std::string_view>(e.value.view()),
                        e.base ? std::optional<std::string_view>(*e.base) : std::nullopt);
@@ -338,6 +346,11 @@ absl::Status CachingStore::DropBefore(std::string_view end) {
     Forget(entry);
   }
   return inner_->DropBefore(end);
+}
+
+void CachingStore::ForgetHeldKeys() {
+  held_.Reset();
+  for (Entry& e : lru_) e.below_empty = false;
 }
 
 void CachingStore::Discard() {

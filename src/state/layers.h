@@ -141,8 +141,9 @@ class CachingStore final : public KeyValueBytesStore {
   // Forgets everything cached (the task failed; nothing dirty may reach the store).
   void Discard();
   // The store below was written around this cache (restoration): the filter of the keys
-  // it holds starts over at the next miss.
-  void ForgetHeldKeys() { held_.Reset(); }
+  // it holds starts over at the next miss, and no entry knows any more that the store
+  // below lacks its key.
+  void ForgetHeldKeys();
   size_t entries() const { return index_.size(); }
 
  private:
@@ -159,6 +160,9 @@ class CachingStore final : public KeyValueBytesStore {
     // that wants old values.
     bool base_known = false;
     std::optional<std::string> base;
+    // The store below is known not to hold the key (a PutAbsent made the entry, or a
+    // flush let down its delete): a delete then has nothing to let down.
+    bool below_empty = false;
     size_t Bytes() const { return key.size() + value.size() + (base ? base->size() : 0) + 96; }
     bool dirty() const { return is_dirty; }
   };

@@ -265,6 +265,47 @@ TEST_F(CachingStoreTest, ADeleteReachesTheStoreBelowAndTheListenerAsNullopt) {
   EXPECT_EQ(GetValue(*cache_, "gone"), std::nullopt);
 }
 
+// As in Kafka Streams' caching stores: a key deleted before the store below ever held it
+// (a session merged into a longer one within a commit interval) is neither deleted below
+// nor reported: nothing was written, so nothing was emitted. Only where the cache knows
+// the store below lacks the key: a PutAbsent made the entry, or a flush let its delete down.
+TEST_F(CachingStoreTest, ADeleteOfAKeyTheStoreBelowNeverHeldIsNotLetDown) {
+  ASSERT_TRUE(cache_->PutAbsent("fresh", "f").ok());
+  ASSERT_TRUE(cache_->Delete("fresh").ok());
+  ASSERT_TRUE(cache_->PutAbsent("kept", "k").ok());
+  ASSERT_TRUE(cache_->Flush().ok());
+  EXPECT_EQ(listener_.calls, (Calls{{"kept", "k"}}));
+  EXPECT_EQ(below_->deletes.load(), 0u);
+  EXPECT_EQ(GetValue(*cache_, "fresh"), std::nullopt);
+
+  // Once written down, the key is below: its delete goes down and is reported.
+  ASSERT_TRUE(cache_->Delete("kept").ok());
+  ASSERT_TRUE(cache_->Flush().ok());
+  EXPECT_EQ(below_->deletes.load(), 1u);
+  EXPECT_EQ(GetValue(*memory_, "kept"), std::nullopt);
+  // And once its delete went down, the store below lacks it again.
+  Put("kept", "again");
+  ASSERT_TRUE(cache_->Delete("kept").ok());
+  ASSERT_TRUE(cache_->Flush().ok());
+  EXPECT_EQ(below_->deletes.load(), 1u);
+  EXPECT_EQ(listener_.calls, (Calls{{"kept", "k"}, {"kept", std::nullopt}}));
+
+  // A key put without PutAbsent may be below: its delete goes down.
+  Put("unknown", "u");
+  ASSERT_TRUE(cache_->Delete("unknown").ok());
+  ASSERT_TRUE(cache_->Flush().ok());
+  EXPECT_EQ(below_->deletes.load(), 2u);
+
+  // Written around the cache (restoration), nothing is known absent any more.
+  ASSERT_TRUE(cache_->PutAbsent("restored", "mine").ok());
+  ASSERT_TRUE(memory_->Put("restored", "theirs").ok());
+  cache_->ForgetHeldKeys();
+  ASSERT_TRUE(cache_->Delete("restored").ok());
+  ASSERT_TRUE(cache_->Flush().ok());
+  EXPECT_EQ(below_->deletes.load(), 3u);
+  EXPECT_EQ(GetValue(*memory_, "restored"), std::nullopt);
+}
+
 TEST_F(CachingStoreTest, AGetHitsTheCacheAndAMissLoadsTheKeyOnce) {
   ASSERT_TRUE(memory_->Put("below", "b").ok());
   Put("cached", "c");

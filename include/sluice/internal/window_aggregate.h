@@ -856,8 +856,14 @@ class SessionWindowAggregateNode final : public WindowedAggregateNode<V, KS, VAS
                      [&](const Session& s) { return segments.Of(s.window.end_ms) == segment; })) {
       agg_.clock().written().Written(segment, key);
     }
+    // found_ holds every session of the key the record reaches, so a store key none of
+    // them has (a session's store key is its end's segment and its start) is not in the
+    // store: its write need not ask what it replaces.
+    const bool absent = std::none_of(found_.begin(), found_.end(), [&](const Session& s) {
+      return s.window.start_ms == merged.start_ms && segments.Of(s.window.end_ms) == segment;
+    });
     agg_.Write(store_key_, r.key, merged, std::move(next), std::nullopt, merged.end_ms,
-               positions, r.offset, r.seq);
+               positions, r.offset, r.seq, absent);
     index_.Replace(key, removed_, merged, now);
   }
 
