@@ -56,7 +56,7 @@ struct Result {
   double sluice_seconds = 0;             // engine: all of it; kafka: until all input is processed
   std::optional<double> e2e_seconds;     // kafka: until the last output is written
   double reference_seconds = 0;
-  std::optional<double> ratio;           // engine: the median of the runs' ratios
+  double ratio = 0;                      // Sluice per thread / reference; engine: the runs' median
   std::optional<double> hand_seconds;    // kafka, q0 and q2: the hand-written librdkafka loop
   int64_t peak_rss = 0;
   uint64_t outputs = 0;

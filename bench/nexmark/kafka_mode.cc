@@ -317,6 +317,7 @@ Result RunKafka(const Flags& f, const Query& query, Input in) {
   std::filesystem::remove_all(state_dir, ec);
   if (!times.ok) Fail(query.name, absl::DeadlineExceededError("the App did not finish within 10 minutes"));
   result.sluice_seconds = times.processed;
+  result.ratio = times.processed > 0 ? result.reference_seconds / (f.threads * times.processed) : 0;
   result.e2e_seconds = times.e2e;
   result.peak_rss = PeakRssBytes();
   result.outputs = metrics.records_out;

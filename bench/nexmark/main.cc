@@ -335,12 +335,9 @@ int Main(int argc, char** argv) {
     const Query& query = *FindQuery(name);
     const Result r = kafka ? RunKafka(f, query, in) : RunEngine(f, query, in);
     const double per_thread = static_cast<double>(r.events) / f.threads;
-    // Sluice's events/s per thread over the reference's events/s.
-    const double ratio =
-        r.ratio ? *r.ratio : r.sluice_seconds > 0 ? r.reference_seconds / (f.threads * r.sluice_seconds) : 0;
     std::printf("%-5s %9lld %12s %9s %7.3f %9s %9s %5lld MiB %s%s\n", name.c_str(),
                 static_cast<long long>(r.events), Rate(per_thread, r.sluice_seconds).c_str(),
-                Rate(static_cast<double>(r.events), r.reference_seconds).c_str(), ratio,
+                Rate(static_cast<double>(r.events), r.reference_seconds).c_str(), r.ratio,
                 kafka ? Optional(r.e2e_seconds, r.events / f.threads).c_str() : "",
                 kafka ? Optional(r.hand_seconds, r.events / f.threads).c_str() : "",
                 static_cast<long long>(r.peak_rss >> 20), r.equal ? (*r.equal ? "yes" : "NO") : "",
@@ -359,7 +356,7 @@ int Main(int argc, char** argv) {
                         {"sluice_events_per_s_per_thread", per_thread / r.sluice_seconds},
                         {"reference_seconds", r.reference_seconds},
                         {"reference_events_per_s", static_cast<double>(r.events) / r.reference_seconds},
-                        {"ratio", ratio},
+                        {"ratio", r.ratio},
                         {"peak_rss_bytes", r.peak_rss},
                         {"input_bytes", in.bytes},
                         {"outputs", r.outputs}};
